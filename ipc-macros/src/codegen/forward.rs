@@ -1,0 +1,28 @@
+//! `impl Trait for Shared<T>`: a shared local object handed back by the peer
+//! where a `Box<dyn Trait>` is expected.
+
+use proc_macro2::TokenStream;
+use quote::quote;
+
+use super::Context;
+
+pub(crate) fn generate(cx: &Context<'_>) -> TokenStream {
+    let private = &cx.private;
+    let ident = &cx.model.ident;
+    let methods = cx.model.methods.iter().map(|method| {
+        let sig = &method.sig;
+        let name = &method.ident;
+        let args = method.args.iter().map(|arg| &arg.ident);
+        quote! {
+            #sig {
+                #ident::#name(&*self.0, #(#args),*)
+            }
+        }
+    });
+    quote! {
+        #[automatically_derived]
+        impl<T: ?::core::marker::Sized + #ident> #ident for #private::Shared<T> {
+            #(#methods)*
+        }
+    }
+}

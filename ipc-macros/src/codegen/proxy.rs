@@ -1,0 +1,91 @@
+//! `impl Trait for Proxy<I>`: each method encodes its arguments, sends the
+//! call, serves callbacks until the reply comes, and decodes the result.
+
+use proc_macro2::TokenStream;
+use quote::{quote, quote_spanned};
+use syn::spanned::Spanned;
+
+use super::{Context, marshal};
+use crate::model::{Flow, Method, Pass, Ret};
+
+pub(crate) fn generate(cx: &Context<'_>) -> TokenStream {
+    let private = &cx.private;
+    let ident = &cx.model.ident;
+    let methods = cx.model.methods.iter().map(|method| proxy_method(cx, method));
+    quote! {
+        #[automatically_derived]
+        impl<I: ?::core::marker::Sized> #ident for #private::Proxy<I> {
+            fn __ipc_proxy(&self) -> ::core::option::Option<&#private::ProxyCore> {
+                ::core::option::Option::Some(#private::Proxy::core(self))
+            }
+
+            #(#methods)*
+        }
+    }
+}
+
+fn proxy_method(cx: &Context<'_>, method: &Method) -> TokenStream {
+    let private = &cx.private;
+    let sig = &method.sig;
+    let info = cx.method_info(method);
+    let encodes = method.args.iter().map(|arg| {
+        let name = arg.ident.to_string();
+        let value = &arg.ident;
+        match &arg.pass {
+            Pass::Value(flow) => {
+                let info = cx.callback_info(method, Some(&arg.ident));
+                marshal::encode(cx, flow, &name, &quote!(#value), &info)
+            }
+            Pass::Ref { bytes: true, .. } => quote!(call.bytes(#name, #value);),
+            Pass::Ref { .. } => {
+                let Some(referent) = referent(&arg.ty) else { unreachable!("a Ref argument is a reference") };
+                quote_spanned!(referent.span()=> call.value::<#referent>(#name, #value);)
+            }
+            Pass::Mut { owned } => quote_spanned!(owned.span()=> call.value::<#owned>(#name, &*#value);),
+        }
+    });
+    let write_backs = method.args.iter().filter_map(|arg| {
+        let Pass::Mut { .. } = arg.pass else { return None };
+        let name = arg.ident.to_string();
+        let value = &arg.ident;
+        Some(quote!(reply.write_back(#name, #value)?;))
+    });
+    let return_info = cx.callback_info(method, None);
+    let (decoded, finish, assertion) = match &method.ret {
+        Ret::Unit => (quote!(reply.value::<()>()?), quote!(#private::expect), None),
+        Ret::Plain(flow) => (marshal::decode_reply(cx, flow, &return_info), quote!(#private::expect), None),
+        Ret::Result { ok, err, ty } => {
+            let decoded = match &**ok {
+                Flow::Object(_) => quote_spanned!(ty.span()=> reply.object::<#ty>()?),
+                _ => quote_spanned!(ty.span()=> reply.value::<#ty>()?),
+            };
+            let assertion = quote_spanned!(err.span()=> #private::assert_error::<#err>(););
+            (decoded, quote!(#private::into_result), Some(assertion))
+        }
+    };
+    let finish = match &method.ret {
+        Ret::Result { .. } => quote!(#finish(outcome)),
+        _ => quote!(#finish(outcome, &#info)),
+    };
+    quote! {
+        #sig {
+            #assertion
+            let mut call = #private::Proxy::call(self, &#info);
+            #(#encodes)*
+            let outcome = call.send().and_then(|mut reply| {
+                let ret = #decoded;
+                #(#write_backs)*
+                ::core::result::Result::Ok(ret)
+            });
+            #finish
+        }
+    }
+}
+
+/// `T` of `&T`.
+fn referent(ty: &syn::Type) -> Option<&syn::Type> {
+    match ty {
+        syn::Type::Reference(reference) => Some(&reference.elem),
+        _ => None,
+    }
+}

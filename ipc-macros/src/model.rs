@@ -1,0 +1,442 @@
+//! What the macro understood: an interface, its methods, and for every argument
+//! and return value how it crosses the boundary.
+
+use quote::ToTokens;
+use syn::{
+    FnArg, GenericArgument, Ident, Pat, Path, PathArguments, ReturnType, Signature, TraitItem, Type, TypeParamBound,
+    spanned::Spanned,
+};
+
+use crate::parse::Parsed;
+
+pub(crate) struct Interface {
+    pub(crate) ident: Ident,
+    pub(crate) name: String,
+    /// Routes calls to supertrait methods: a hash of the name.
+    pub(crate) id: u32,
+    /// A hash of this trait's own method signatures; supertraits are folded in
+    /// by generated code at compile time.
+    pub(crate) fingerprint: u64,
+    pub(crate) supertraits: Vec<Path>,
+    pub(crate) methods: Vec<Method>,
+}
+
+pub(crate) struct Method {
+    pub(crate) ident: Ident,
+    pub(crate) index: u16,
+    /// The user's signature, with `mut` removed from argument bindings.
+    pub(crate) sig: Signature,
+    pub(crate) args: Vec<Arg>,
+    pub(crate) ret: Ret,
+}
+
+pub(crate) struct Arg {
+    pub(crate) ident: Ident,
+    pub(crate) ty: Type,
+    pub(crate) pass: Pass,
+}
+
+/// How an argument is passed.
+pub(crate) enum Pass {
+    /// By value.
+    Value(Flow),
+    /// `&T`, `&str`, `&[T]`: the referent is sent; the callee borrows its copy,
+    /// an `owned` value decoded on its side.
+    Ref { owned: Type, bytes: bool },
+    /// `&mut T`: sent, and the callee's changes are written back.
+    Mut { owned: Type },
+}
+
+/// How one value crosses.
+pub(crate) enum Flow {
+    /// Encoded with serde.
+    Value(Type),
+    /// A `Vec<u8>`, sent as raw bytes rather than element by element.
+    Bytes,
+    /// `Box<dyn I>`, `Arc<dyn I>`, and `Option` or `Vec` of those: a handle.
+    Object(Type),
+    /// A boxed closure: a handle the receiver calls back through.
+    Callback(Callback),
+}
+
+pub(crate) enum Ret {
+    Unit,
+    Plain(Flow),
+    /// `Result<T, E>`: transport failures become `E::from(Error)`.
+    Result {
+        ok: Box<Flow>,
+        err: Type,
+        ty: Type,
+    },
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Container {
+    Box,
+    Arc,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Flavor {
+    Fn,
+    FnMut,
+    FnOnce,
+}
+
+pub(crate) struct Callback {
+    pub(crate) ty: Type,
+    pub(crate) container: Container,
+    pub(crate) flavor: Flavor,
+    pub(crate) inputs: Vec<Flow>,
+    pub(crate) output: Option<Box<Flow>>,
+}
+
+/// Collects errors so that one expansion reports every problem at once.
+#[derive(Default)]
+pub(crate) struct Errors(Option<syn::Error>);
+
+impl Errors {
+    pub(crate) fn push(&mut self, error: syn::Error) {
+        match &mut self.0 {
+            Some(errors) => errors.combine(error),
+            None => self.0 = Some(error),
+        }
+    }
+
+    pub(crate) fn add(&mut self, spanned: impl ToTokens, message: impl std::fmt::Display) {
+        self.push(syn::Error::new_spanned(spanned, message));
+    }
+
+    pub(crate) fn finish(self) -> syn::Result<()> {
+        self.0.map_or(Ok(()), Err)
+    }
+}
+
+impl Interface {
+    /// Builds the model of a trait that [`crate::validate::check_shape`] accepted.
+    pub(crate) fn from_parsed(parsed: &Parsed) -> syn::Result<Interface> {
+        let item = &parsed.item;
+        let mut errors = Errors::default();
+        let mut methods = Vec::new();
+        let mut signatures = format!("{}:", item.ident);
+        for trait_item in &item.items {
+            let TraitItem::Fn(method) = trait_item else { continue };
+            let mut sig = method.sig.clone();
+            let mut args = Vec::new();
+            for input in sig.inputs.iter_mut() {
+                let FnArg::Typed(typed) = input else { continue };
+                let Pat::Ident(pat) = &mut *typed.pat else { continue };
+                pat.mutability = None;
+                match pass(&typed.ty) {
+                    Ok(pass) => args.push(Arg { ident: pat.ident.clone(), ty: (*typed.ty).clone(), pass }),
+                    Err(error) => errors.push(error),
+                }
+            }
+            let ret = match &sig.output {
+                ReturnType::Default => Ok(Ret::Unit),
+                ReturnType::Type(_, ty) => ret(ty),
+            };
+            let ret = match ret {
+                Ok(ret) => ret,
+                Err(error) => {
+                    errors.push(error);
+                    continue;
+                }
+            };
+            signatures.push_str(&signature_text(&sig));
+            methods.push(Method { ident: sig.ident.clone(), index: methods.len() as u16, sig, args, ret });
+        }
+        errors.finish()?;
+        let supertraits = item
+            .supertraits
+            .iter()
+            .filter_map(|bound| match bound {
+                TypeParamBound::Trait(bound) if !is_marker(&bound.path) => Some(bound.path.clone()),
+                _ => None,
+            })
+            .collect();
+        let name = item.ident.to_string();
+        Ok(Interface {
+            ident: item.ident.clone(),
+            id: fnv1a(name.as_bytes()) as u32,
+            fingerprint: fnv1a(signatures.as_bytes()),
+            name,
+            supertraits,
+            methods,
+        })
+    }
+}
+
+/// `Send`, `Sync` and friends are bounds, not interfaces.
+pub(crate) fn is_marker(path: &Path) -> bool {
+    path.segments
+        .last()
+        .is_some_and(|segment| matches!(segment.ident.to_string().as_str(), "Send" | "Sync" | "Sized" | "Unpin"))
+}
+
+fn signature_text(sig: &Signature) -> String {
+    let inputs: Vec<String> = sig
+        .inputs
+        .iter()
+        .map(|input| match input {
+            FnArg::Receiver(_) => "&self".to_owned(),
+            FnArg::Typed(typed) => typed.ty.to_token_stream().to_string(),
+        })
+        .collect();
+    let output = match &sig.output {
+        ReturnType::Default => "()".to_owned(),
+        ReturnType::Type(_, ty) => ty.to_token_stream().to_string(),
+    };
+    format!("{}({})->{};", sig.ident, inputs.join(","), output).replace(' ', "")
+}
+
+/// FNV-1a, 64 bits: stable across compilers and platforms, unlike `DefaultHasher`.
+pub(crate) fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf29ce484222325, |hash, byte| (hash ^ u64::from(*byte)).wrapping_mul(0x100000001b3))
+}
+
+fn pass(ty: &Type) -> syn::Result<Pass> {
+    match ty {
+        Type::Reference(reference) => {
+            let inner = &*reference.elem;
+            if reference.mutability.is_some() {
+                if matches!(inner, Type::Slice(_)) || is_path(inner, "str") {
+                    return Err(syn::Error::new_spanned(
+                        ty,
+                        "`&mut` of a slice or `str` cannot be written back: use `&mut Vec<T>` or `&mut String`",
+                    ));
+                }
+                reject_handles(inner, "an in/out argument")?;
+                return Ok(Pass::Mut { owned: inner.clone() });
+            }
+            if let Type::TraitObject(_) = inner {
+                return Err(syn::Error::new_spanned(
+                    ty,
+                    "borrowed objects and callbacks cannot cross yet: take `Box<dyn Trait>` or `Arc<dyn Trait>` (or `Box<dyn Fn(..) + Send + Sync>`)",
+                ));
+            }
+            let (owned, bytes) = match inner {
+                Type::Slice(slice) if is_path(&slice.elem, "u8") => (syn::parse_quote!(::std::vec::Vec<u8>), true),
+                Type::Slice(slice) => {
+                    let elem = &slice.elem;
+                    (syn::parse_quote_spanned!(slice.span()=> ::std::vec::Vec<#elem>), false)
+                }
+                _ if is_path(inner, "str") => (syn::parse_quote_spanned!(inner.span()=> ::std::string::String), false),
+                _ => (inner.clone(), false),
+            };
+            reject_handles(inner, "a borrowed argument")?;
+            Ok(Pass::Ref { owned, bytes })
+        }
+        _ => flow(ty).map(Pass::Value),
+    }
+}
+
+fn ret(ty: &Type) -> syn::Result<Ret> {
+    if let Type::Tuple(tuple) = ty {
+        if tuple.elems.is_empty() {
+            return Ok(Ret::Unit);
+        }
+    }
+    if let Some(args) = generic_args(ty, "Result") {
+        if let [ok, err] = args.as_slice() {
+            let ok = match flow(ok)? {
+                Flow::Bytes => Flow::Value((*ok).clone()),
+                Flow::Callback(_) => {
+                    return Err(syn::Error::new_spanned(
+                        ok,
+                        "a callback inside `Result` is not supported: return the callback itself",
+                    ));
+                }
+                other => other,
+            };
+            reject_handles(err, "an error type")?;
+            return Ok(Ret::Result { ok: Box::new(ok), err: (*err).clone(), ty: ty.clone() });
+        }
+    }
+    flow(ty).map(Ret::Plain)
+}
+
+fn flow(ty: &Type) -> syn::Result<Flow> {
+    if let Some([elem]) = generic_args(ty, "Vec").as_deref() {
+        if is_path(elem, "u8") {
+            return Ok(Flow::Bytes);
+        }
+    }
+    if let Some(callback) = callback(ty)? {
+        return Ok(Flow::Callback(callback));
+    }
+    if is_object(ty) {
+        return Ok(Flow::Object(ty.clone()));
+    }
+    reject_handles(ty, "a value")?;
+    Ok(Flow::Value(ty.clone()))
+}
+
+/// A type that is neither an object nor a callback must not hide a borrow or
+/// a trait object that serde would be asked to encode.
+fn reject_handles(ty: &Type, role: &str) -> syn::Result<()> {
+    let mut found = None;
+    visit_types(ty, &mut |ty| {
+        if found.is_none() {
+            match ty {
+                Type::TraitObject(_) => {
+                    found = Some((
+                        ty.clone(),
+                        format!(
+                            "a trait object inside {role} cannot cross: objects travel as `Box<dyn Trait>`, `Arc<dyn Trait>`, or `Option`/`Vec` of those"
+                        ),
+                    ));
+                }
+                Type::ImplTrait(_) => {
+                    found = Some((
+                        ty.clone(),
+                        "`impl Trait` cannot cross a process boundary: name a concrete type, or take `Box<dyn Trait>`"
+                            .to_owned(),
+                    ));
+                }
+                Type::Reference(_) => {
+                    found = Some((
+                        ty.clone(),
+                        format!(
+                            "a reference inside {role} cannot cross: only a whole argument may be borrowed (`&T`); use an owned type here"
+                        ),
+                    ));
+                }
+                _ => {}
+            }
+        }
+    });
+    match found {
+        Some((ty, message)) => Err(syn::Error::new_spanned(ty, message)),
+        None => Ok(()),
+    }
+}
+
+fn visit_types(ty: &Type, visit: &mut impl FnMut(&Type)) {
+    visit(ty);
+    match ty {
+        Type::Array(array) => visit_types(&array.elem, visit),
+        Type::Slice(slice) => visit_types(&slice.elem, visit),
+        Type::Paren(paren) => visit_types(&paren.elem, visit),
+        Type::Group(group) => visit_types(&group.elem, visit),
+        Type::Tuple(tuple) => tuple.elems.iter().for_each(|elem| visit_types(elem, visit)),
+        Type::Reference(reference) => visit_types(&reference.elem, visit),
+        Type::Path(path) => {
+            for segment in &path.path.segments {
+                if let PathArguments::AngleBracketed(args) = &segment.arguments {
+                    for arg in &args.args {
+                        if let GenericArgument::Type(ty) = arg {
+                            visit_types(ty, visit);
+                        }
+                    }
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+fn is_path(ty: &Type, name: &str) -> bool {
+    matches!(ty, Type::Path(path) if path.qself.is_none() && path.path.is_ident(name))
+}
+
+/// The type arguments of `Name<..>` (matched on the last path segment, so
+/// `std::vec::Vec<T>` counts as `Vec<T>`).
+fn generic_args<'a>(ty: &'a Type, name: &str) -> Option<Vec<&'a Type>> {
+    let Type::Path(path) = ty else { return None };
+    if path.qself.is_some() {
+        return None;
+    }
+    let segment = path.path.segments.last()?;
+    if segment.ident != name {
+        return None;
+    }
+    let PathArguments::AngleBracketed(args) = &segment.arguments else { return None };
+    Some(
+        args.args
+            .iter()
+            .filter_map(|arg| match arg {
+                GenericArgument::Type(ty) => Some(ty),
+                _ => None,
+            })
+            .collect(),
+    )
+}
+
+/// `Box<dyn X>` or `Arc<dyn X>`, returning the trait object.
+fn boxed_dyn(ty: &Type) -> Option<(Container, &syn::TypeTraitObject)> {
+    for (name, container) in [("Box", Container::Box), ("Arc", Container::Arc)] {
+        if let Some([Type::TraitObject(object)]) = generic_args(ty, name).as_deref() {
+            return Some((container, object));
+        }
+    }
+    None
+}
+
+fn fn_bound(object: &syn::TypeTraitObject) -> Option<(Flavor, &syn::ParenthesizedGenericArguments)> {
+    object.bounds.iter().find_map(|bound| {
+        let TypeParamBound::Trait(bound) = bound else { return None };
+        let segment = bound.path.segments.last()?;
+        let PathArguments::Parenthesized(args) = &segment.arguments else { return None };
+        let flavor = match segment.ident.to_string().as_str() {
+            "Fn" => Flavor::Fn,
+            "FnMut" => Flavor::FnMut,
+            "FnOnce" => Flavor::FnOnce,
+            _ => return None,
+        };
+        Some((flavor, args))
+    })
+}
+
+fn is_object(ty: &Type) -> bool {
+    if let Some((_, object)) = boxed_dyn(ty) {
+        return fn_bound(object).is_none();
+    }
+    ["Option", "Vec"].iter().any(|name| matches!(generic_args(ty, name).as_deref(), Some([inner]) if is_object(inner)))
+}
+
+fn has_bound(object: &syn::TypeTraitObject, name: &str) -> bool {
+    object.bounds.iter().any(|bound| matches!(bound, TypeParamBound::Trait(bound) if bound.path.is_ident(name)))
+}
+
+fn callback(ty: &Type) -> syn::Result<Option<Callback>> {
+    let Some((container, object)) = boxed_dyn(ty) else { return Ok(None) };
+    let Some((flavor, args)) = fn_bound(object) else { return Ok(None) };
+    let needs_sync = flavor == Flavor::Fn || container == Container::Arc;
+    if !has_bound(object, "Send") || (needs_sync && !has_bound(object, "Sync")) {
+        let bounds = if needs_sync { "+ Send + Sync" } else { "+ Send" };
+        return Err(syn::Error::new_spanned(
+            object,
+            format!(
+                "a callback runs on another thread of the peer: write `{}` {bounds}",
+                object.bounds.first().map(|b| b.to_token_stream().to_string()).unwrap_or_default()
+            ),
+        ));
+    }
+    if container == Container::Arc && flavor != Flavor::Fn {
+        return Err(syn::Error::new_spanned(
+            ty,
+            "a shared callback must be `Arc<dyn Fn(..) + Send + Sync>`: an `Arc` cannot call `FnMut` or `FnOnce`",
+        ));
+    }
+    let mut inputs = Vec::new();
+    for input in &args.inputs {
+        match flow(input)? {
+            Flow::Callback(_) => {
+                return Err(syn::Error::new_spanned(input, "a callback that takes a callback is not supported"));
+            }
+            flow => inputs.push(flow),
+        }
+    }
+    let output = match &args.output {
+        ReturnType::Default => None,
+        ReturnType::Type(_, output) if matches!(&**output, Type::Tuple(t) if t.elems.is_empty()) => None,
+        ReturnType::Type(_, output) => match flow(output)? {
+            Flow::Callback(_) => {
+                return Err(syn::Error::new_spanned(output, "a callback that returns a callback is not supported"));
+            }
+            flow => Some(Box::new(flow)),
+        },
+    };
+    Ok(Some(Callback { ty: ty.clone(), container, flavor, inputs, output }))
+}

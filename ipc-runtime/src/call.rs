@@ -1,0 +1,684 @@
+//! The calls generated code makes: [`OutgoingCall`] and [`Reply`] on the
+//! calling side, [`Incoming`] on the serving side, and the traits that carry
+//! objects and callbacks across ([`Export`], [`Import`]).
+
+use std::{
+    fmt::Write as _,
+    rc::Rc,
+    sync::{Arc, Mutex},
+    thread,
+};
+
+use serde::{Deserialize, Serialize, de::DeserializeOwned};
+
+use crate::{
+    Error, codec,
+    connection::{Conn, Link, ObjectTarget, ProxyCore, Target},
+    interface::{Interface, MethodInfo},
+    protocol::{self, Header, MethodId},
+    render,
+};
+
+fn logging() -> bool {
+    tracing::enabled!(target: "ipc", tracing::Level::DEBUG)
+}
+
+fn log(conn: u64, event: &str, text: std::fmt::Arguments<'_>) {
+    let thread = thread::current();
+    let thread = thread.name().unwrap_or("unnamed");
+    tracing::debug!(target: "ipc", conn, thread, "{event} {text}");
+}
+
+fn push_rendered(log: &mut Option<String>, name: &str, rendered: impl FnOnce() -> String) {
+    if let Some(log) = log {
+        if !log.is_empty() {
+            log.push_str(", ");
+        }
+        let _ = write!(log, "{name}: {}", rendered());
+    }
+}
+
+/// A call being built: arguments are encoded straight into the frame that
+/// [`send`](OutgoingCall::send) writes.
+pub struct OutgoingCall<'a> {
+    conn: &'a Arc<Conn>,
+    method: &'static MethodInfo,
+    link: Option<Rc<Link>>,
+    id: u64,
+    frame: Vec<u8>,
+    /// The first thing that went wrong while encoding; reported by `send`.
+    error: Option<Error>,
+    log: Option<String>,
+}
+
+impl std::fmt::Debug for OutgoingCall<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OutgoingCall").field("method", &format_args!("{}", self.method)).field("id", &self.id).finish()
+    }
+}
+
+impl<'a> OutgoingCall<'a> {
+    pub(crate) fn new(core: &'a ProxyCore, method: &'static MethodInfo) -> Self {
+        let mut call = OutgoingCall {
+            conn: &core.conn,
+            method,
+            link: None,
+            id: 0,
+            frame: Vec::new(),
+            error: None,
+            log: logging().then(String::new),
+        };
+        match Link::current(&core.conn) {
+            Ok(link) => {
+                call.id = link.next_call_id();
+                call.frame = link.take_buffer();
+                let header = Header::Call {
+                    id: call.id,
+                    object: core.object,
+                    method: MethodId { interface: method.interface_id, index: method.index },
+                };
+                if let Err(error) = protocol::begin_frame(&mut call.frame, &header) {
+                    call.error = Some(error);
+                }
+                call.link = Some(link);
+            }
+            Err(error) => call.error = Some(error),
+        }
+        call
+    }
+
+    /// Encodes a value argument (also the referent of a `&T` or `&mut T` argument).
+    pub fn value<T: Serialize + ?Sized>(&mut self, name: &str, value: &T) {
+        if self.error.is_none() {
+            if let Err(error) = codec::encode_into(&mut self.frame, value, name) {
+                self.error = Some(error);
+            }
+            push_rendered(&mut self.log, name, || render::render(value));
+        }
+    }
+
+    /// Encodes a byte buffer argument as raw bytes.
+    pub fn bytes(&mut self, name: &str, bytes: &[u8]) {
+        if self.error.is_none() {
+            codec::encode_bytes(&mut self.frame, bytes);
+            push_rendered(&mut self.log, name, || render::render_bytes(bytes));
+        }
+    }
+
+    /// Encodes an object or callback argument: the receiver gets a proxy.
+    pub fn object<T: Export>(&mut self, name: &str, value: T) {
+        if self.error.is_none() {
+            push_rendered(&mut self.log, name, || value.describe());
+            if let Err(error) = value.export(&mut Encoder { conn: self.conn, buf: &mut self.frame }) {
+                self.error = Some(error);
+            }
+        }
+    }
+
+    /// Sends the call and serves callbacks until its reply arrives.
+    pub fn send(mut self) -> Result<Reply, Error> {
+        let link = self.link.take();
+        let (Some(link), None) = (link, self.error.take()) else {
+            return Err(self.error.unwrap_or(Error::Disconnected));
+        };
+        let mut frame = std::mem::take(&mut self.frame);
+        let sent = protocol::finish_frame(&mut frame, self.conn.config.max_frame_bytes).and_then(|()| {
+            if let Some(args) = &self.log {
+                log(self.conn.id, "send", format_args!("{}({args})", self.method));
+            }
+            link.send(&frame)
+        });
+        link.give_buffer(frame);
+        sent?;
+        let reply = link.wait(Some(self.id))?.ok_or(Error::Disconnected)?;
+        Ok(Reply { method: Some(self.method), log: self.log.is_some(), ..reply })
+    }
+}
+
+/// The reply to an [`OutgoingCall`]: the result, then any written-back arguments.
+pub struct Reply {
+    conn: Arc<Conn>,
+    body: Vec<u8>,
+    pos: usize,
+    method: Option<&'static MethodInfo>,
+    log: bool,
+}
+
+impl std::fmt::Debug for Reply {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Reply").field("bytes", &(self.body.len() - self.pos)).finish()
+    }
+}
+
+impl Reply {
+    pub(crate) fn new(conn: Arc<Conn>, body: Vec<u8>, pos: usize) -> Reply {
+        Reply { conn, body, pos, method: None, log: false }
+    }
+
+    fn log_result(&self, rendered: impl FnOnce() -> String) {
+        if self.log {
+            if let Some(method) = self.method {
+                log(self.conn.id, "reply", format_args!("{method} -> {}", rendered()));
+            }
+        }
+    }
+
+    /// Decodes the returned value.
+    pub fn value<T: DeserializeOwned + Serialize>(&mut self) -> Result<T, Error> {
+        let (value, used) = codec::decode_from::<T>(&self.body[self.pos..], "result")?;
+        self.pos += used;
+        self.log_result(|| render::render(&value));
+        Ok(value)
+    }
+
+    /// Decodes a returned byte buffer.
+    pub fn bytes(&mut self) -> Result<Vec<u8>, Error> {
+        let (bytes, used) = codec::decode_bytes(&self.body[self.pos..], "result")?;
+        let bytes = bytes.to_vec();
+        self.pos += used;
+        self.log_result(|| render::render_bytes(&bytes));
+        Ok(bytes)
+    }
+
+    /// Decodes a returned object or callback.
+    pub fn object<T: Import>(&mut self) -> Result<T, Error> {
+        let mut decoder = Decoder { conn: &self.conn, bytes: &self.body[self.pos..], used: 0 };
+        let value = T::import(&mut decoder)?;
+        self.pos += decoder.used;
+        self.log_result(|| value.describe());
+        Ok(value)
+    }
+
+    /// Decodes the callee's new value of a `&mut T` argument into `target`.
+    pub fn write_back<T: DeserializeOwned>(&mut self, name: &str, target: &mut T) -> Result<(), Error> {
+        let (value, used) = codec::decode_from::<T>(&self.body[self.pos..], name)?;
+        self.pos += used;
+        *target = value;
+        Ok(())
+    }
+}
+
+/// A call being served: generated dispatchers decode its arguments, run the
+/// method and encode the result into the reply frame.
+pub struct Incoming<'a> {
+    link: &'a Link,
+    object: u64,
+    method: MethodId,
+    args: &'a [u8],
+    out: &'a mut Vec<u8>,
+    log: Option<String>,
+    info: Option<&'static MethodInfo>,
+}
+
+impl std::fmt::Debug for Incoming<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Incoming").field("object", &self.object).field("method", &self.method).finish()
+    }
+}
+
+impl<'a> Incoming<'a> {
+    pub(crate) fn new(link: &'a Link, object: u64, method: MethodId, args: &'a [u8], out: &'a mut Vec<u8>) -> Self {
+        Incoming { link, object, method, args, out, log: logging().then(String::new), info: None }
+    }
+
+    /// The method index, if the call names interface `interface`.
+    pub fn method_of(&self, interface: u32) -> Option<u16> {
+        (self.method.interface == interface).then_some(self.method.index)
+    }
+
+    /// The interface id the call names.
+    pub fn interface_id(&self) -> u32 {
+        self.method.interface
+    }
+
+    /// The error for a method this object does not have.
+    pub fn unknown_method(&self, interface: &str) -> Error {
+        Error::UnknownMethod {
+            interface: interface.to_owned(),
+            method: format!("{:08x}:{}", self.method.interface, self.method.index),
+        }
+    }
+
+    /// Decodes the next value argument.
+    pub fn value<T: DeserializeOwned + Serialize>(&mut self, name: &str) -> Result<T, Error> {
+        let (value, used) = codec::decode_from::<T>(self.args, name)?;
+        self.args = &self.args[used..];
+        push_rendered(&mut self.log, name, || render::render(&value));
+        Ok(value)
+    }
+
+    /// Decodes the next byte buffer argument.
+    pub fn bytes(&mut self, name: &str) -> Result<Vec<u8>, Error> {
+        let (bytes, used) = codec::decode_bytes(self.args, name)?;
+        let bytes = bytes.to_vec();
+        self.args = &self.args[used..];
+        push_rendered(&mut self.log, name, || render::render_bytes(&bytes));
+        Ok(bytes)
+    }
+
+    /// Decodes the next object or callback argument.
+    pub fn object<T: Import>(&mut self, name: &str) -> Result<T, Error> {
+        let mut decoder = Decoder { conn: &self.link.conn, bytes: self.args, used: 0 };
+        let value = T::import(&mut decoder)?;
+        self.args = &self.args[decoder.used..];
+        push_rendered(&mut self.log, name, || value.describe());
+        Ok(value)
+    }
+
+    /// Marks the arguments as decoded; logs the call as received.
+    pub fn received(&mut self, method: &'static MethodInfo) {
+        self.info = Some(method);
+        if let Some(args) = &self.log {
+            log(self.link.conn.id, "recv", format_args!("{method}({args})"));
+        }
+    }
+
+    fn log_return(&self, rendered: impl FnOnce() -> String) {
+        if self.log.is_some() {
+            if let Some(method) = self.info {
+                log(self.link.conn.id, "return", format_args!("{method} -> {}", rendered()));
+            }
+        }
+    }
+
+    /// Encodes the method's return value.
+    pub fn ret<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Error> {
+        self.log_return(|| render::render(value));
+        codec::encode_into(self.out, value, "result")
+    }
+
+    /// Encodes a returned byte buffer.
+    pub fn ret_bytes(&mut self, bytes: &[u8]) -> Result<(), Error> {
+        self.log_return(|| render::render_bytes(bytes));
+        codec::encode_bytes(self.out, bytes);
+        Ok(())
+    }
+
+    /// Encodes a returned object or callback.
+    pub fn ret_object<T: Export>(&mut self, value: T) -> Result<(), Error> {
+        self.log_return(|| value.describe());
+        value.export(&mut Encoder { conn: &self.link.conn, buf: self.out })
+    }
+
+    /// Encodes the new value of a `&mut T` argument.
+    pub fn write_back<T: Serialize + ?Sized>(&mut self, name: &str, value: &T) -> Result<(), Error> {
+        codec::encode_into(self.out, value, name)
+    }
+}
+
+/// How an object reference is written on the wire.
+#[derive(Debug, Serialize, Deserialize)]
+enum ObjectRef {
+    /// An object the sender owns: the receiver makes a proxy for it.
+    Exported(u64),
+    /// One of the receiver's own objects, coming home. With `transfer`, the
+    /// sender gave up its reference (a moved `Box`), so the receiver releases it.
+    Returned { id: u64, transfer: bool },
+}
+
+/// Where [`Export`] writes.
+pub struct Encoder<'a> {
+    conn: &'a Arc<Conn>,
+    buf: &'a mut Vec<u8>,
+}
+
+impl std::fmt::Debug for Encoder<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Encoder").finish_non_exhaustive()
+    }
+}
+
+impl Encoder<'_> {
+    fn put<T: Serialize>(&mut self, value: &T) -> Result<(), Error> {
+        codec::encode_into(self.buf, value, "object reference")
+    }
+
+    fn export(&mut self, target: Arc<dyn Target>) -> Result<(), Error> {
+        let id = self.conn.export(target);
+        self.put(&ObjectRef::Exported(id))
+    }
+}
+
+/// Where [`Import`] reads.
+pub struct Decoder<'a> {
+    conn: &'a Arc<Conn>,
+    bytes: &'a [u8],
+    used: usize,
+}
+
+impl std::fmt::Debug for Decoder<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Decoder").finish_non_exhaustive()
+    }
+}
+
+impl Decoder<'_> {
+    fn take<T: DeserializeOwned>(&mut self) -> Result<T, Error> {
+        let (value, used) = codec::decode_from::<T>(&self.bytes[self.used..], "object reference")?;
+        self.used += used;
+        Ok(value)
+    }
+
+    fn remaining(&self) -> usize {
+        self.bytes.len() - self.used
+    }
+
+    /// The local object a `Returned` reference names.
+    fn returned<I: ?Sized + Interface>(&self, id: u64, transfer: bool) -> Result<Arc<I>, Error> {
+        let target = if transfer { self.conn.unexport(id) } else { self.conn.lookup(id) };
+        let target = target.ok_or(Error::UnknownObject(id))?;
+        match target.as_any().downcast_ref::<ObjectTarget<I>>() {
+            Some(object) => Ok(object.object.clone()),
+            None => Err(Error::Decode {
+                what: "object reference".into(),
+                message: format!("object {id} is not a {}", I::NAME),
+            }),
+        }
+    }
+}
+
+/// A type whose values cross as object handles: `Box<dyn I>`, `Arc<dyn I>`,
+/// callbacks, and `Option`, `Vec` and `Result` of those.
+pub trait Export {
+    /// Exports the object (or hands a proxy back to its owner) and writes its reference.
+    #[doc(hidden)]
+    fn export(self, out: &mut Encoder<'_>) -> Result<(), Error>;
+    /// How the value appears in log lines.
+    #[doc(hidden)]
+    fn describe(&self) -> String;
+}
+
+/// A type whose values arrive as object handles; the counterpart of [`Export`].
+pub trait Import: Sized {
+    /// Reads a reference and makes a proxy for it (or finds the local object).
+    #[doc(hidden)]
+    fn import(input: &mut Decoder<'_>) -> Result<Self, Error>;
+    /// How the value appears in log lines.
+    #[doc(hidden)]
+    fn describe(&self) -> String;
+}
+
+fn describe_object<I: ?Sized + Interface>(object: &I) -> String {
+    match I::proxy_core(object) {
+        Some(core) => format!("<{} proxy #{}>", I::NAME, core.object),
+        None => format!("<{}>", I::NAME),
+    }
+}
+
+impl<I: ?Sized + Interface> Export for Box<I> {
+    fn export(self, out: &mut Encoder<'_>) -> Result<(), Error> {
+        if let Some(core) = I::proxy_core(&self) {
+            if Arc::ptr_eq(&core.conn, out.conn) {
+                // Going home: the owner takes our reference over.
+                core.mark_transferred();
+                return out.put(&ObjectRef::Returned { id: core.object, transfer: true });
+            }
+        }
+        out.export(Arc::new(ObjectTarget::<I> { object: Arc::from(self) }))
+    }
+
+    fn describe(&self) -> String {
+        describe_object::<I>(self)
+    }
+}
+
+impl<I: ?Sized + Interface> Export for Arc<I> {
+    fn export(self, out: &mut Encoder<'_>) -> Result<(), Error> {
+        if let Some(core) = I::proxy_core(&self) {
+            if Arc::ptr_eq(&core.conn, out.conn) {
+                return out.put(&ObjectRef::Returned { id: core.object, transfer: false });
+            }
+        }
+        out.export(Arc::new(ObjectTarget::<I> { object: self }))
+    }
+
+    fn describe(&self) -> String {
+        describe_object::<I>(self)
+    }
+}
+
+impl<I: ?Sized + Interface> Import for Box<I> {
+    fn import(input: &mut Decoder<'_>) -> Result<Self, Error> {
+        match input.take::<ObjectRef>()? {
+            ObjectRef::Exported(id) => Ok(I::from_proxy(ProxyCore::new(input.conn.clone(), id))),
+            ObjectRef::Returned { id, transfer } => Ok(I::from_shared(input.returned::<I>(id, transfer)?)),
+        }
+    }
+
+    fn describe(&self) -> String {
+        describe_object::<I>(self)
+    }
+}
+
+impl<I: ?Sized + Interface> Import for Arc<I> {
+    fn import(input: &mut Decoder<'_>) -> Result<Self, Error> {
+        match input.take::<ObjectRef>()? {
+            ObjectRef::Exported(id) => Ok(I::from_proxy_arc(ProxyCore::new(input.conn.clone(), id))),
+            ObjectRef::Returned { id, transfer } => input.returned::<I>(id, transfer),
+        }
+    }
+
+    fn describe(&self) -> String {
+        describe_object::<I>(self)
+    }
+}
+
+impl<T: Export> Export for Option<T> {
+    fn export(self, out: &mut Encoder<'_>) -> Result<(), Error> {
+        match self {
+            None => out.put(&false),
+            Some(value) => {
+                out.put(&true)?;
+                value.export(out)
+            }
+        }
+    }
+
+    fn describe(&self) -> String {
+        match self {
+            None => "None".into(),
+            Some(value) => format!("Some({})", value.describe()),
+        }
+    }
+}
+
+impl<T: Import> Import for Option<T> {
+    fn import(input: &mut Decoder<'_>) -> Result<Self, Error> {
+        match input.take::<bool>()? {
+            false => Ok(None),
+            true => T::import(input).map(Some),
+        }
+    }
+
+    fn describe(&self) -> String {
+        match self {
+            None => "None".into(),
+            Some(value) => format!("Some({})", value.describe()),
+        }
+    }
+}
+
+impl<T: Export> Export for Vec<T> {
+    fn export(self, out: &mut Encoder<'_>) -> Result<(), Error> {
+        out.put(&(self.len() as u64))?;
+        self.into_iter().try_for_each(|value| value.export(out))
+    }
+
+    fn describe(&self) -> String {
+        format!("[{} objects]", self.len())
+    }
+}
+
+impl<T: Import> Import for Vec<T> {
+    fn import(input: &mut Decoder<'_>) -> Result<Self, Error> {
+        let len = input.take::<u64>()?;
+        // Every element takes at least one byte: a length beyond what is left is a lie.
+        if len > input.remaining() as u64 {
+            return Err(Error::Decode { what: "object list".into(), message: format!("{len} elements announced") });
+        }
+        (0..len).map(|_| T::import(input)).collect()
+    }
+
+    fn describe(&self) -> String {
+        format!("[{} objects]", self.len())
+    }
+}
+
+impl<T: Export, E: Serialize> Export for Result<T, E> {
+    fn export(self, out: &mut Encoder<'_>) -> Result<(), Error> {
+        match self {
+            Ok(value) => {
+                out.put(&0u8)?;
+                value.export(out)
+            }
+            Err(error) => {
+                out.put(&1u8)?;
+                out.put(&error)
+            }
+        }
+    }
+
+    fn describe(&self) -> String {
+        match self {
+            Ok(value) => format!("Ok({})", value.describe()),
+            Err(error) => format!("Err({})", render::render(error)),
+        }
+    }
+}
+
+impl<T: Import, E: DeserializeOwned + Serialize> Import for Result<T, E> {
+    fn import(input: &mut Decoder<'_>) -> Result<Self, Error> {
+        match input.take::<u8>()? {
+            0 => T::import(input).map(Ok),
+            1 => input.take::<E>().map(Err),
+            tag => Err(Error::Decode { what: "result".into(), message: format!("bad tag {tag}") }),
+        }
+    }
+
+    fn describe(&self) -> String {
+        match self {
+            Ok(value) => format!("Ok({})", value.describe()),
+            Err(error) => format!("Err({})", render::render(error)),
+        }
+    }
+}
+
+type Handler = dyn Fn(&mut Incoming<'_>) -> Result<(), Error> + Send + Sync;
+
+/// A local closure about to be exported as a callback. Generated code wraps a
+/// `Box<dyn Fn..>` argument in one of these.
+pub struct Callback {
+    handler: Box<Handler>,
+    name: &'static str,
+}
+
+impl std::fmt::Debug for Callback {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Callback").field("name", &self.name).finish()
+    }
+}
+
+impl Callback {
+    /// A callback that may run on several threads at once.
+    pub fn new_fn(
+        name: &'static str,
+        handler: impl Fn(&mut Incoming<'_>) -> Result<(), Error> + Send + Sync + 'static,
+    ) -> Self {
+        Callback { handler: Box::new(handler), name }
+    }
+
+    /// A callback that runs one call at a time.
+    pub fn new_fn_mut(
+        name: &'static str,
+        handler: impl FnMut(&mut Incoming<'_>) -> Result<(), Error> + Send + 'static,
+    ) -> Self {
+        let handler = Mutex::new(handler);
+        Callback::new_fn(name, move |call| {
+            // A peer calling it again from inside itself would deadlock a Mutex;
+            // in one process the borrow checker forbids it, so it is an error here.
+            let mut handler = handler.try_lock().map_err(|_| Error::Protocol(format!("{name} is already running")))?;
+            (*handler)(call)
+        })
+    }
+
+    /// A callback that can be called once.
+    pub fn new_fn_once(
+        name: &'static str,
+        handler: impl FnOnce(&mut Incoming<'_>) -> Result<(), Error> + Send + 'static,
+    ) -> Self {
+        let handler = Mutex::new(Some(handler));
+        Callback::new_fn(name, move |call| {
+            let taken = handler.lock().unwrap_or_else(|p| p.into_inner()).take();
+            taken.ok_or(Error::CallbackConsumed).and_then(|handler| handler(call))
+        })
+    }
+}
+
+struct CallbackTarget(Callback);
+
+impl Target for CallbackTarget {
+    fn dispatch(&self, call: &mut Incoming<'_>) -> Result<(), Error> {
+        (self.0.handler)(call)
+    }
+
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
+}
+
+impl Export for Callback {
+    fn export(self, out: &mut Encoder<'_>) -> Result<(), Error> {
+        out.export(Arc::new(CallbackTarget(self)))
+    }
+
+    fn describe(&self) -> String {
+        format!("<callback {}>", self.name)
+    }
+}
+
+/// A callback the peer owns; generated code wraps it in a closure.
+#[derive(Debug)]
+pub struct RemoteCallback {
+    core: ProxyCore,
+}
+
+impl RemoteCallback {
+    /// Starts a call of the callback.
+    pub fn call(&self, info: &'static MethodInfo) -> OutgoingCall<'_> {
+        OutgoingCall::new(&self.core, info)
+    }
+}
+
+impl Import for RemoteCallback {
+    fn import(input: &mut Decoder<'_>) -> Result<Self, Error> {
+        match input.take::<ObjectRef>()? {
+            ObjectRef::Exported(id) => Ok(RemoteCallback { core: ProxyCore::new(input.conn.clone(), id) }),
+            ObjectRef::Returned { id, .. } => Err(Error::Decode {
+                what: "callback".into(),
+                message: format!("object {id} is ours, not a callback of the peer"),
+            }),
+        }
+    }
+
+    fn describe(&self) -> String {
+        format!("<callback proxy #{}>", self.core.object)
+    }
+}
+
+/// Unwraps the outcome of a call to a method that does not return `Result`;
+/// a transport failure panics, naming the interface, the method and the cause.
+#[track_caller]
+pub fn expect<T>(outcome: Result<T, Error>, method: &'static MethodInfo) -> T {
+    match outcome {
+        Ok(value) => value,
+        Err(error) => panic!("ipc call {method} failed: {error}"),
+    }
+}
+
+/// Folds a transport failure into the method's own error type.
+pub fn into_result<T, E: From<Error>>(outcome: Result<Result<T, E>, Error>) -> Result<T, E> {
+    match outcome {
+        Ok(result) => result,
+        Err(error) => Err(E::from(error)),
+    }
+}

@@ -1,0 +1,2 @@
+pub use ipc_macros::ipc_interface;
+pub use ipc_runtime::*;
