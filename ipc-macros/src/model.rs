@@ -396,7 +396,9 @@ fn is_object(ty: &Type) -> bool {
 }
 
 fn has_bound(object: &syn::TypeTraitObject, name: &str) -> bool {
-    object.bounds.iter().any(|bound| matches!(bound, TypeParamBound::Trait(bound) if bound.path.is_ident(name)))
+    object.bounds.iter().any(|bound| {
+        matches!(bound, TypeParamBound::Trait(bound) if bound.path.segments.last().is_some_and(|s| s.ident == name))
+    })
 }
 
 fn callback(ty: &Type) -> syn::Result<Option<Callback>> {
@@ -404,13 +406,17 @@ fn callback(ty: &Type) -> syn::Result<Option<Callback>> {
     let Some((flavor, args)) = fn_bound(object) else { return Ok(None) };
     let needs_sync = flavor == Flavor::Fn || container == Container::Arc;
     if !has_bound(object, "Send") || (needs_sync && !has_bound(object, "Sync")) {
-        let bounds = if needs_sync { "+ Send + Sync" } else { "+ Send" };
+        let signature = object
+            .bounds
+            .iter()
+            .find(|bound| matches!(bound, TypeParamBound::Trait(bound) if !is_marker(&bound.path)))
+            .map(|bound| bound.to_token_stream().to_string().replace(" (", "(").replace("( ", "(").replace(" )", ")"))
+            .unwrap_or_default();
+        let container = if container == Container::Box { "Box" } else { "Arc" };
+        let bounds = if needs_sync { " + Send + Sync" } else { " + Send" };
         return Err(syn::Error::new_spanned(
             object,
-            format!(
-                "a callback runs on another thread of the peer: write `{}` {bounds}",
-                object.bounds.first().map(|b| b.to_token_stream().to_string()).unwrap_or_default()
-            ),
+            format!("a callback is called from another thread: write `{container}<dyn {signature}{bounds}>`"),
         ));
     }
     if container == Container::Arc && flavor != Flavor::Fn {

@@ -49,7 +49,9 @@ fn check_trait(item: &ItemTrait, errors: &mut Errors) {
         );
     }
     let named = |name: &str| {
-        item.supertraits.iter().any(|bound| matches!(bound, TypeParamBound::Trait(bound) if bound.path.is_ident(name)))
+        item.supertraits.iter().any(|bound| {
+            matches!(bound, TypeParamBound::Trait(bound) if bound.path.segments.last().is_some_and(|s| s.ident == name))
+        })
     };
     // Another interface as a supertrait is Send + Sync already.
     let inherits =
@@ -126,7 +128,7 @@ fn check_method(sig: &syn::Signature, errors: &mut Errors) {
         let mut borrows = Borrows(None);
         borrows.visit_type(ty);
         if let Some(borrow) = borrows.0 {
-            errors.push(syn::Error::new(
+            errors.push(syn::Error::new_spanned(
                 borrow,
                 "a return type cannot borrow: the value is decoded into a fresh copy on the caller's side, so return an owned type (`String` instead of `&str`, `Vec<T>` instead of `&[T]`)",
             ));
@@ -141,11 +143,11 @@ fn check_method(sig: &syn::Signature, errors: &mut Errors) {
 }
 
 /// Finds the first reference or lifetime in a type.
-struct Borrows(Option<proc_macro2::Span>);
+struct Borrows(Option<proc_macro2::TokenStream>);
 
 impl<'ast> Visit<'ast> for Borrows {
     fn visit_type_reference(&mut self, reference: &'ast syn::TypeReference) {
-        self.0.get_or_insert(reference.and_token.span);
+        self.0.get_or_insert_with(|| quote::ToTokens::to_token_stream(reference));
     }
 
     fn visit_type_trait_object(&mut self, object: &'ast syn::TypeTraitObject) {
@@ -159,6 +161,6 @@ impl<'ast> Visit<'ast> for Borrows {
     }
 
     fn visit_lifetime(&mut self, lifetime: &'ast syn::Lifetime) {
-        self.0.get_or_insert(lifetime.apostrophe);
+        self.0.get_or_insert_with(|| quote::ToTokens::to_token_stream(lifetime));
     }
 }

@@ -26,7 +26,7 @@ fn logging() -> bool {
 fn log(conn: u64, event: &str, text: std::fmt::Arguments<'_>) {
     let thread = thread::current();
     let thread = thread.name().unwrap_or("unnamed");
-    tracing::debug!(target: "ipc", conn, thread, "{event} {text}");
+    tracing::debug!(target: "ipc", conn, thread = %thread, "{event} {text}");
 }
 
 fn push_rendered(log: &mut Option<String>, name: &str, rendered: impl FnOnce() -> String) {

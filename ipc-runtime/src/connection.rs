@@ -898,3 +898,102 @@ pub fn pair_with<I: ?Sized + Interface>(object: Box<I>, config: Config) -> Resul
         .spawn(move || serve_stream_with::<I>(server, object, server_config))?;
     connect_stream_with::<I>(client, config)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::codec;
+
+    /// A connection and a channel whose peer end the test drives by hand.
+    fn link() -> ((Arc<Conn>, Arc<Channel>), UnixStream) {
+        let (control, _peer_control) = UnixStream::pair().unwrap();
+        let conn = Conn::new(control, Config::default(), false);
+        let (ours, theirs) = UnixStream::pair().unwrap();
+        theirs.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        ((conn, Arc::new(Channel { stream: ours })), theirs)
+    }
+
+    /// Serves the channel on a thread of its own, as a partner thread would.
+    fn serve((conn, channel): (Arc<Conn>, Arc<Channel>), until: Option<u64>) -> thread::JoinHandle<Result<(), Error>> {
+        thread::spawn(move || Link::new(conn, channel).wait(until).map(drop))
+    }
+
+    fn frame(header: &Header, payload: &[u8]) -> Vec<u8> {
+        let mut buf = Vec::new();
+        protocol::begin_frame(&mut buf, header).unwrap();
+        buf.extend_from_slice(payload);
+        protocol::finish_frame(&mut buf, 1 << 20).unwrap();
+        buf
+    }
+
+    fn reply(reader: &mut FrameReader, peer: &UnixStream) -> Header {
+        let body = reader.read(peer).unwrap().expect("a reply");
+        protocol::split_frame(&body).unwrap().0
+    }
+
+    /// Answers every call with the sum of two u32 arguments.
+    struct Adder;
+
+    impl Target for Adder {
+        fn dispatch(&self, call: &mut Incoming<'_>) -> Result<(), Error> {
+            match call.method_of(7) {
+                Some(0) => {
+                    let a: u32 = call.value("a")?;
+                    let b: u32 = call.value("b")?;
+                    call.ret(&(a + b))
+                }
+                _ => Err(call.unknown_method("Adder")),
+            }
+        }
+
+        fn as_any(&self) -> &dyn Any {
+            self
+        }
+    }
+
+    #[test]
+    fn unknown_objects_methods_and_bad_arguments_get_error_replies() {
+        let (link, mut peer) = link();
+        let id = link.0.export(Arc::new(Adder));
+        let mut args = Vec::new();
+        codec::encode_into(&mut args, &2u32, "a").unwrap();
+        codec::encode_into(&mut args, &3u32, "b").unwrap();
+        let add = MethodId { interface: 7, index: 0 };
+        peer.write_all(&frame(&Header::Call { id: 1, object: id, method: add }, &args)).unwrap();
+        peer.write_all(&frame(&Header::Call { id: 2, object: 99, method: add }, &args)).unwrap();
+        peer.write_all(&frame(&Header::Call { id: 3, object: id, method: MethodId { interface: 7, index: 9 } }, &[]))
+            .unwrap();
+        peer.write_all(&frame(&Header::Call { id: 4, object: id, method: add }, &[0xff])).unwrap();
+        peer.write_all(&frame(&Header::Release { id: 5, object: 1234 }, &[])).unwrap();
+        drop(peer.try_clone().unwrap().shutdown(Shutdown::Write));
+        let server = serve(link, None);
+        let replies = &mut FrameReader::new(1 << 20);
+        assert!(matches!(reply(replies, &peer), Header::Return { id: 1, outcome: Ok(()) }));
+        assert!(matches!(reply(replies, &peer), Header::Return { id: 2, outcome: Err(Fault::UnknownObject(99)) }));
+        assert!(matches!(reply(replies, &peer), Header::Return { id: 3, outcome: Err(Fault::UnknownMethod { .. }) }));
+        assert!(matches!(reply(replies, &peer), Header::Return { id: 4, outcome: Err(Fault::Decode { .. }) }));
+        assert!(matches!(reply(replies, &peer), Header::Return { id: 5, outcome: Err(Fault::UnknownObject(1234)) }));
+        let _ = server.join().expect("the serving thread did not panic");
+    }
+
+    #[test]
+    fn garbage_on_a_channel_closes_the_connection_without_panicking() {
+        for garbage in [&[0xff, 0xff, 0xff, 0xff][..], &[3, 0, 0, 0, 0xde, 0xad, 0xbe], &[2, 0, 0, 0, 9, 9]] {
+            let (link, mut peer) = link();
+            peer.write_all(garbage).unwrap();
+            drop(peer.try_clone().unwrap().shutdown(Shutdown::Write));
+            let conn = link.0.clone();
+            let outcome = serve(link, None).join().expect("no panic");
+            assert!(outcome.is_err(), "{garbage:?} was accepted");
+            assert!(conn.is_closed());
+        }
+    }
+
+    #[test]
+    fn a_return_for_another_call_is_a_protocol_error() {
+        let (link, mut peer) = link();
+        peer.write_all(&frame(&Header::Return { id: 42, outcome: Ok(()) }, &[])).unwrap();
+        let outcome = serve(link, Some(1)).join().expect("no panic");
+        assert!(matches!(outcome, Err(Error::Protocol(_))), "{outcome:?}");
+    }
+}

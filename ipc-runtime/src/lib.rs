@@ -41,10 +41,4 @@ pub mod __private {
         error::Error,
         interface::{Interface, MethodInfo, Proxy, Shared, combine_fingerprints},
     };
-    pub use serde::{Serialize, de::DeserializeOwned};
-
-    /// Named in generated code, spanned on the error type of a `Result`
-    /// return, so that an error type that cannot carry transport failures is
-    /// reported where the user wrote it.
-    pub fn assert_error<E: From<Error> + Serialize + DeserializeOwned>() {}
 }

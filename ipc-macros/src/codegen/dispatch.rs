@@ -13,24 +13,28 @@ pub(crate) fn generate(cx: &Context<'_>) -> TokenStream {
     let name = &cx.model.name;
     let id = cx.model.id;
     let arms = cx.model.methods.iter().map(|method| arm(cx, method));
-    let supertraits = cx.model.supertraits.iter().map(|supertrait| {
-        quote! {
-            if <dyn #supertrait as #private::Interface>::handles(interface) {
-                return <dyn #supertrait as #private::Interface>::dispatch(this, call);
-            }
-        }
-    });
+    let supertraits = &cx.model.supertraits;
+    let unknown = quote!(::core::result::Result::Err(call.unknown_method(#name)));
+    // A call naming another interface id belongs to a supertrait, if to anything.
+    let other_interface = if supertraits.is_empty() {
+        unknown.clone()
+    } else {
+        quote! {{
+            let interface = call.interface_id();
+            #(
+                if <dyn #supertraits as #private::Interface>::handles(interface) {
+                    return <dyn #supertraits as #private::Interface>::dispatch(this, call);
+                }
+            )*
+            #unknown
+        }}
+    };
     quote! {
         fn dispatch(this: &Self, call: &mut #private::Incoming<'_>) -> ::core::result::Result<(), #private::Error> {
             match call.method_of(#id) {
                 #(#arms)*
-                ::core::option::Option::Some(_) => ::core::result::Result::Err(call.unknown_method(#name)),
-                ::core::option::Option::None => {
-                    let interface = call.interface_id();
-                    #(#supertraits)*
-                    let _ = interface;
-                    ::core::result::Result::Err(call.unknown_method(#name))
-                }
+                ::core::option::Option::Some(_) => #unknown,
+                ::core::option::Option::None => #other_interface,
             }
         }
     }

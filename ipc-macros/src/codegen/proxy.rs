@@ -51,25 +51,21 @@ fn proxy_method(cx: &Context<'_>, method: &Method) -> TokenStream {
         Some(quote!(reply.write_back(#name, #value)?;))
     });
     let return_info = cx.callback_info(method, None);
-    let (decoded, finish, assertion) = match &method.ret {
-        Ret::Unit => (quote!(reply.value::<()>()?), quote!(#private::expect), None),
-        Ret::Plain(flow) => (marshal::decode_reply(cx, flow, &return_info), quote!(#private::expect), None),
+    let (decoded, finish) = match &method.ret {
+        Ret::Unit => (quote!(reply.value::<()>()?), quote!(#private::expect(outcome, &#info))),
+        Ret::Plain(flow) => (marshal::decode_reply(cx, flow, &return_info), quote!(#private::expect(outcome, &#info))),
         Ret::Result { ok, err, ty } => {
             let decoded = match &**ok {
                 Flow::Object(_) => quote_spanned!(ty.span()=> reply.object::<#ty>()?),
                 _ => quote_spanned!(ty.span()=> reply.value::<#ty>()?),
             };
-            let assertion = quote_spanned!(err.span()=> #private::assert_error::<#err>(););
-            (decoded, quote!(#private::into_result), Some(assertion))
+            // Spanned on `E`, so a missing `From<Error>` is reported where the user wrote it.
+            let finish = quote_spanned!(err.span()=> #private::into_result::<_, #err>(outcome));
+            (decoded, finish)
         }
-    };
-    let finish = match &method.ret {
-        Ret::Result { .. } => quote!(#finish(outcome)),
-        _ => quote!(#finish(outcome, &#info)),
     };
     quote! {
         #sig {
-            #assertion
             let mut call = #private::Proxy::call(self, &#info);
             #(#encodes)*
             let outcome = call.send().and_then(|mut reply| {

@@ -1,0 +1,26 @@
+//! Echo through an in-process socketpair: the smallest complete use of the
+//! library. `cargo run --example echo -- --debug=ipc` shows every call.
+
+use clap::Parser;
+use interfaces::{Echo, LocalEcho};
+
+#[derive(Parser)]
+#[command(about = "Echo a message through a multiprocess socketpair")]
+struct Args {
+    /// The message to send.
+    #[arg(default_value = "hello")]
+    message: String,
+    /// Log categories, like Bitcoin Core's -debug: `ipc` logs every call.
+    #[arg(long, value_name = "CATEGORY")]
+    debug: Vec<String>,
+}
+
+fn main() -> Result<(), multiprocess::Error> {
+    let args = Args::parse();
+    if args.debug.iter().any(|category| category == "ipc") {
+        tracing_subscriber::fmt().with_env_filter("ipc=debug").with_writer(std::io::stderr).init();
+    }
+    let echo = multiprocess::pair::<dyn Echo>(Box::new(LocalEcho))?;
+    println!("{}", echo.echo(args.message));
+    Ok(())
+}

@@ -1,0 +1,8 @@
+use multiprocess::ipc_interface;
+
+#[ipc_interface]
+pub trait Sink: Send + Sync {
+    fn write(&self, data: impl AsRef<[u8]>);
+}
+
+fn main() {}

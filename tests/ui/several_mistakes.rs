@@ -1,0 +1,10 @@
+use multiprocess::ipc_interface;
+
+#[ipc_interface]
+pub trait Messy {
+    fn generic<T>(&self, value: T);
+    fn owned(self);
+    async fn later(&self);
+}
+
+fn main() {}
