@@ -49,6 +49,7 @@ pub struct OutgoingCall<'a> {
     /// The first thing that went wrong while encoding; reported by `send`.
     error: Option<Error>,
     log: Option<String>,
+    keep: Vec<Box<dyn std::any::Any + Send>>,
 }
 
 impl std::fmt::Debug for OutgoingCall<'_> {
@@ -67,6 +68,7 @@ impl<'a> OutgoingCall<'a> {
             frame: Vec::new(),
             error: None,
             log: logging().then(String::new),
+            keep: Vec::new(),
         };
         match Link::current(&core.conn) {
             Ok(link) => {
@@ -109,7 +111,9 @@ impl<'a> OutgoingCall<'a> {
     pub fn object<T: Export>(&mut self, name: &str, value: T) {
         if self.error.is_none() {
             push_rendered(&mut self.log, name, || value.describe());
-            if let Err(error) = value.export(&mut Encoder { conn: self.conn, buf: &mut self.frame }) {
+            if let Err(error) =
+                value.export(&mut Encoder { conn: self.conn, buf: &mut self.frame, keep: &mut self.keep })
+            {
                 self.error = Some(error);
             }
         }
@@ -130,7 +134,10 @@ impl<'a> OutgoingCall<'a> {
         });
         link.give_buffer(frame);
         sent?;
-        let reply = link.wait(Some(self.id))?.ok_or(Error::Disconnected)?;
+        let reply = link.wait(Some(self.id));
+        // Only now may the proxies the call mentioned send their releases.
+        drop(std::mem::take(&mut self.keep));
+        let reply = reply?.ok_or(Error::Disconnected)?;
         Ok(Reply { method: Some(self.method), log: self.log.is_some(), ..reply })
     }
 }
@@ -208,6 +215,7 @@ pub struct Incoming<'a> {
     out: &'a mut Vec<u8>,
     log: Option<String>,
     info: Option<&'static MethodInfo>,
+    pub(crate) keep: Vec<Box<dyn std::any::Any + Send>>,
 }
 
 impl std::fmt::Debug for Incoming<'_> {
@@ -218,7 +226,7 @@ impl std::fmt::Debug for Incoming<'_> {
 
 impl<'a> Incoming<'a> {
     pub(crate) fn new(link: &'a Link, object: u64, method: MethodId, args: &'a [u8], out: &'a mut Vec<u8>) -> Self {
-        Incoming { link, object, method, args, out, log: logging().then(String::new), info: None }
+        Incoming { link, object, method, args, out, log: logging().then(String::new), info: None, keep: Vec::new() }
     }
 
     /// The method index, if the call names interface `interface`.
@@ -297,7 +305,7 @@ impl<'a> Incoming<'a> {
     /// Encodes a returned object or callback.
     pub fn ret_object<T: Export>(&mut self, value: T) -> Result<(), Error> {
         self.log_return(|| value.describe());
-        value.export(&mut Encoder { conn: &self.link.conn, buf: self.out })
+        value.export(&mut Encoder { conn: &self.link.conn, buf: self.out, keep: &mut self.keep })
     }
 
     /// Encodes the new value of a `&mut T` argument.
@@ -320,6 +328,9 @@ enum ObjectRef {
 pub struct Encoder<'a> {
     conn: &'a Arc<Conn>,
     buf: &'a mut Vec<u8>,
+    /// Proxies that must outlive the frame that mentions them: dropping one
+    /// sends a `Release`, which must not overtake the frame.
+    keep: &'a mut Vec<Box<dyn std::any::Any + Send>>,
 }
 
 impl std::fmt::Debug for Encoder<'_> {
@@ -426,7 +437,14 @@ impl<I: ?Sized + Interface> Export for Arc<I> {
     fn export(self, out: &mut Encoder<'_>) -> Result<(), Error> {
         if let Some(core) = I::proxy_core(&self) {
             if Arc::ptr_eq(&core.conn, out.conn) {
-                return out.put(&ObjectRef::Returned { id: core.object, transfer: false });
+                if Arc::strong_count(&self) == 1 {
+                    // The last reference goes home: the owner takes it over.
+                    core.mark_transferred();
+                    return out.put(&ObjectRef::Returned { id: core.object, transfer: true });
+                }
+                let sent = out.put(&ObjectRef::Returned { id: core.object, transfer: false });
+                out.keep.push(Box::new(self));
+                return sent;
             }
         }
         out.export(Arc::new(ObjectTarget::<I> { object: self }))

@@ -131,6 +131,8 @@ pub(crate) struct Conn {
     close_when_unused: bool,
     proxies: AtomicUsize,
     partners: AtomicUsize,
+    /// Run once the connection has closed, off the reader thread.
+    closers: Mutex<Vec<Box<dyn FnOnce() + Send>>>,
     pub(crate) config: Config,
 }
 
@@ -155,6 +157,7 @@ impl Conn {
             close_when_unused,
             proxies: AtomicUsize::new(0),
             partners: AtomicUsize::new(0),
+            closers: Mutex::new(Vec::new()),
             config,
         })
     }
@@ -234,17 +237,36 @@ impl Conn {
         }
         let mut orphans: Vec<Entry> = self.table().entries.drain().map(|(_, entry)| entry).collect();
         orphans.sort_by_key(|entry| std::cmp::Reverse(entry.seq));
+        let closers = std::mem::take(&mut *self.closers.lock().unwrap_or_else(|p| p.into_inner()));
+        let teardown = move || {
+            // Newest first, as objects would be dropped in one process.
+            for orphan in orphans {
+                drop(orphan);
+            }
+            closers.into_iter().for_each(|closer| closer());
+        };
         if is_control_reader() {
             // User Drop code never runs on a thread that reads a socket.
-            let spawned = thread::Builder::new().name(format!("ipc-close-{}", self.id)).spawn(move || drop(orphans));
+            let spawned = thread::Builder::new().name(format!("ipc-close-{}", self.id)).spawn(teardown);
             if let Err(error) = spawned {
                 tracing::error!(target: "ipc", conn = self.id, %error, "could not start a thread to drop orphaned objects");
             }
         } else {
-            drop(orphans);
+            teardown();
         }
         *self.outcome.lock().unwrap_or_else(|p| p.into_inner()) = Some(outcome);
         self.closed_signal.notify_all();
+    }
+
+    /// Runs `closer` once the connection has closed (at once if it has).
+    pub(crate) fn on_close(&self, closer: Box<dyn FnOnce() + Send>) {
+        let mut closers = self.closers.lock().unwrap_or_else(|p| p.into_inner());
+        if self.is_closed() {
+            drop(closers);
+            closer();
+        } else {
+            closers.push(closer);
+        }
     }
 
     pub(crate) fn wait_closed(&self, timeout: Option<Duration>) -> Option<Result<(), Error>> {
@@ -463,19 +485,22 @@ impl Link {
     fn serve_call(&self, id: u64, object: u64, method: MethodId, args: &[u8]) -> Result<(), Error> {
         let mut out = self.take_buffer();
         protocol::begin_frame(&mut out, &Header::Return { id, outcome: Ok(()) })?;
+        let mut keep = Vec::new();
         let result = match self.conn.lookup(object) {
             None => Err(Error::UnknownObject(object)),
             Some(target) => {
                 let _serving = ServingGuard::enter(&self.conn);
                 let mut call = Incoming::new(self, object, method, args, &mut out);
-                match panic::catch_unwind(AssertUnwindSafe(|| target.dispatch(&mut call))) {
+                let result = match panic::catch_unwind(AssertUnwindSafe(|| target.dispatch(&mut call))) {
                     Ok(result) => result,
                     Err(payload) => {
                         let message = panic_message(&*payload);
                         tracing::debug!(target: "ipc", conn = self.conn.id, %message, "method panicked");
                         Err(Error::RemotePanic(message))
                     }
-                }
+                };
+                keep = std::mem::take(&mut call.keep);
+                result
             }
         };
         let finished = result.and_then(|()| protocol::finish_frame(&mut out, self.conn.config.max_frame_bytes));
@@ -485,6 +510,8 @@ impl Link {
         }
         let sent = self.send(&out);
         self.give_buffer(out);
+        // Releases of proxies the reply mentioned go after it, never before.
+        drop(keep);
         sent
     }
 
