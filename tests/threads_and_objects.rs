@@ -340,3 +340,33 @@ fn the_core_value_semantics_hold_in_both_modes() {
         });
     });
 }
+
+#[test]
+fn a_borrowed_object_is_lent_for_the_call_and_runs_on_the_calling_thread() {
+    /// Records the thread of every call it serves.
+    struct Watched {
+        inner: LocalCounter,
+        threads: Mutex<Vec<thread::ThreadId>>,
+    }
+    impl Counter for Watched {
+        fn id(&self) -> u64 {
+            self.inner.id()
+        }
+        fn add(&self, amount: u64) -> u64 {
+            self.threads.lock().unwrap().push(thread::current().id());
+            self.inner.add(amount)
+        }
+    }
+    both_modes(|_, remote| {
+        let lab = remote.lab();
+        let watched = Watched { inner: LocalCounter::new(12), threads: Mutex::new(Vec::new()) };
+        assert_eq!(lab.visit(&watched, 3), (12, 3));
+        assert_eq!(lab.visit(&watched, 2), (12, 5), "the same object, lent again");
+        let threads = watched.threads.lock().unwrap();
+        assert_eq!(threads.len(), 5);
+        assert!(threads.iter().all(|t| *t == thread::current().id()));
+        let connection = remote.connection();
+        assert_eq!(connection.stats().exported_objects, 0, "a lent object is never in the table");
+        assert_eq!(lab.stats().1, 0, "the callee holds no proxy of it after the call");
+    });
+}

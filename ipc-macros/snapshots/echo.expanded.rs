@@ -6,14 +6,35 @@ pub trait Echo: Send + Sync {
     ) -> ::core::option::Option<&::multiprocess::__private::ProxyCore> {
         ::core::option::Option::None
     }
+    #[doc(hidden)]
+    fn __ipc_dispatch(
+        &self,
+        call: &mut ::multiprocess::__private::Incoming<'_>,
+    ) -> ::core::result::Result<(), ::multiprocess::__private::Error> {
+        match call.method_of(661960004u32) {
+            ::core::option::Option::Some(0u16) => {
+                static METHOD: ::multiprocess::__private::MethodInfo = ::multiprocess::__private::MethodInfo::new(
+                    "Echo",
+                    661960004u32,
+                    0u16,
+                    "echo",
+                );
+                let message = call.value::<String>("message")?;
+                call.received(&METHOD);
+                let ret = Echo::echo(self, message);
+                call.ret::<String>(&ret)?;
+                ::core::result::Result::Ok(())
+            }
+            ::core::option::Option::Some(_) => {
+                ::core::result::Result::Err(call.unknown_method("Echo"))
+            }
+            ::core::option::Option::None => {
+                ::core::result::Result::Err(call.unknown_method("Echo"))
+            }
+        }
+    }
 }
 const _: () = {
-    static METHOD_ECHO: ::multiprocess::__private::MethodInfo = ::multiprocess::__private::MethodInfo::new(
-        "Echo",
-        661960004u32,
-        0u16,
-        "echo",
-    );
     #[automatically_derived]
     impl ::multiprocess::__private::Interface for dyn Echo {
         const NAME: &'static str = "Echo";
@@ -47,21 +68,7 @@ const _: () = {
             this: &Self,
             call: &mut ::multiprocess::__private::Incoming<'_>,
         ) -> ::core::result::Result<(), ::multiprocess::__private::Error> {
-            match call.method_of(661960004u32) {
-                ::core::option::Option::Some(0u16) => {
-                    let message = call.value::<String>("message")?;
-                    call.received(&METHOD_ECHO);
-                    let ret = Echo::echo(this, message);
-                    call.ret::<String>(&ret)?;
-                    ::core::result::Result::Ok(())
-                }
-                ::core::option::Option::Some(_) => {
-                    ::core::result::Result::Err(call.unknown_method("Echo"))
-                }
-                ::core::option::Option::None => {
-                    ::core::result::Result::Err(call.unknown_method("Echo"))
-                }
-            }
+            Echo::__ipc_dispatch(this, call)
         }
     }
     #[automatically_derived]
@@ -72,7 +79,13 @@ const _: () = {
             ::core::option::Option::Some(::multiprocess::__private::Proxy::core(self))
         }
         fn echo(&self, message: String) -> String {
-            let mut call = ::multiprocess::__private::Proxy::call(self, &METHOD_ECHO);
+            static METHOD: ::multiprocess::__private::MethodInfo = ::multiprocess::__private::MethodInfo::new(
+                "Echo",
+                661960004u32,
+                0u16,
+                "echo",
+            );
+            let mut call = ::multiprocess::__private::Proxy::call(self, &METHOD);
             call.value::<String>("message", &message);
             let outcome = call
                 .send()
@@ -80,7 +93,7 @@ const _: () = {
                     let ret = reply.value::<String>()?;
                     ::core::result::Result::Ok(ret)
                 });
-            ::multiprocess::__private::expect(outcome, &METHOD_ECHO)
+            ::multiprocess::__private::expect(outcome, &METHOD)
         }
     }
     #[automatically_derived]

@@ -45,6 +45,9 @@ pub(crate) enum Pass {
     Ref { owned: Type, bytes: bool },
     /// `&mut T`: sent, and the callee's changes are written back.
     Mut { owned: Type },
+    /// `&dyn I`: lent for the duration of the call; the callee gets a proxy
+    /// that works until the call returns.
+    Lend { interface: Path },
 }
 
 /// How one value crosses.
@@ -209,11 +212,24 @@ fn pass(ty: &Type) -> syn::Result<Pass> {
                 reject_handles(inner, "an in/out argument")?;
                 return Ok(Pass::Mut { owned: inner.clone() });
             }
-            if let Type::TraitObject(_) = inner {
-                return Err(syn::Error::new_spanned(
-                    ty,
-                    "borrowed objects and callbacks cannot cross yet: take `Box<dyn Trait>` or `Arc<dyn Trait>` (or `Box<dyn Fn(..) + Send + Sync>`)",
-                ));
+            if let Type::TraitObject(object) = inner {
+                if fn_bound(object).is_some() {
+                    return Err(syn::Error::new_spanned(
+                        ty,
+                        "a borrowed callback cannot cross: take `Box<dyn Fn(..) + Send + Sync>` (or `Arc<dyn Fn..>`)",
+                    ));
+                }
+                let interface = object.bounds.iter().find_map(|bound| match bound {
+                    TypeParamBound::Trait(bound) if !is_marker(&bound.path) => Some(bound.path.clone()),
+                    _ => None,
+                });
+                return match interface {
+                    Some(interface) => Ok(Pass::Lend { interface }),
+                    None => Err(syn::Error::new_spanned(
+                        ty,
+                        "a borrowed trait object must name an ipc_interface: `&dyn Visitor`",
+                    )),
+                };
             }
             let (owned, bytes) = match inner {
                 Type::Slice(slice) if is_path(&slice.elem, "u8") => (syn::parse_quote!(::std::vec::Vec<u8>), true),

@@ -19,6 +19,9 @@ use crate::{
     render,
 };
 
+/// The dispatcher of a borrowed object, lent for the duration of one call.
+pub(crate) type Lent<'a> = dyn Fn(&mut Incoming<'_>) -> Result<(), Error> + 'a;
+
 fn logging() -> bool {
     tracing::enabled!(target: "ipc", tracing::Level::DEBUG)
 }
@@ -50,6 +53,7 @@ pub struct OutgoingCall<'a> {
     error: Option<Error>,
     log: Option<String>,
     keep: Vec<Box<dyn std::any::Any + Send>>,
+    lent: Vec<(u64, &'a Lent<'a>)>,
 }
 
 impl std::fmt::Debug for OutgoingCall<'_> {
@@ -69,6 +73,7 @@ impl<'a> OutgoingCall<'a> {
             error: None,
             log: logging().then(String::new),
             keep: Vec::new(),
+            lent: Vec::new(),
         };
         match Link::current(&core.conn) {
             Ok(link) => {
@@ -119,6 +124,21 @@ impl<'a> OutgoingCall<'a> {
         }
     }
 
+    /// Lends a borrowed object (`&dyn I`) for the duration of the call. The
+    /// callee's proxy reaches it only while this call waits for its reply and
+    /// only from the callee's partner thread; later, or from other threads,
+    /// it is an unknown object.
+    pub fn lend(&mut self, name: &str, object: &'a Lent<'a>) {
+        if self.error.is_none() {
+            let id = self.conn.reserve_id();
+            push_rendered(&mut self.log, name, || format!("<lent #{id}>"));
+            match codec::encode_into(&mut self.frame, &ObjectRef::Exported(id), name) {
+                Ok(()) => self.lent.push((id, object)),
+                Err(error) => self.error = Some(error),
+            }
+        }
+    }
+
     /// Sends the call and serves callbacks until its reply arrives.
     pub fn send(mut self) -> Result<Reply, Error> {
         let link = self.link.take();
@@ -134,7 +154,7 @@ impl<'a> OutgoingCall<'a> {
         });
         link.give_buffer(frame);
         sent?;
-        let reply = link.wait(Some(self.id));
+        let reply = link.wait(Some(self.id), &self.lent);
         // Only now may the proxies the call mentioned send their releases.
         drop(std::mem::take(&mut self.keep));
         let reply = reply?.ok_or(Error::Disconnected)?;
@@ -339,7 +359,13 @@ impl std::fmt::Debug for Encoder<'_> {
     }
 }
 
-impl Encoder<'_> {
+impl<'a> Encoder<'a> {
+    #[cfg(test)]
+    pub(crate) fn for_test(conn: &'a Arc<Conn>, buf: &'a mut Vec<u8>) -> Self {
+        // Leaked: a test's keep-alive list lives as long as the test.
+        Encoder { conn, buf, keep: Box::leak(Box::default()) }
+    }
+
     fn put<T: Serialize>(&mut self, value: &T) -> Result<(), Error> {
         codec::encode_into(self.buf, value, "object reference")
     }

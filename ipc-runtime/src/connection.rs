@@ -35,7 +35,7 @@ use rustix::net::{
 
 use crate::{
     Error,
-    call::{Incoming, Reply},
+    call::{Incoming, Lent, Reply},
     error::Fault,
     interface::Interface,
     protocol::{self, FrameReader, Header, Hello, MethodId, PROTOCOL_VERSION},
@@ -178,6 +178,13 @@ impl Conn {
             proxies: self.proxies.load(Ordering::Acquire),
             partner_threads: self.partners.load(Ordering::Acquire),
         }
+    }
+
+    /// An id that no export will use, for an object lent for one call.
+    pub(crate) fn reserve_id(&self) -> u64 {
+        let mut table = self.table();
+        table.next_id += 1;
+        table.next_id - 1
     }
 
     /// Exports `target` with one remote reference and returns its id.
@@ -437,7 +444,10 @@ impl Link {
 
     /// Serves frames on this channel until the reply to call `id` arrives.
     /// With `None`, serves until the channel ends (a partner thread's life).
-    pub(crate) fn wait(&self, until: Option<u64>) -> Result<Option<Reply>, Error> {
+    ///
+    /// Calls and releases of the `lent` objects are served from that list;
+    /// everything else from the connection's table.
+    pub(crate) fn wait(&self, until: Option<u64>, lent: &[(u64, &Lent<'_>)]) -> Result<Option<Reply>, Error> {
         loop {
             let body = self.reader.borrow_mut().read(&self.channel.stream);
             let body = match body {
@@ -471,8 +481,8 @@ impl Link {
                         Err(fault) => Err(Error::from(fault)),
                     };
                 }
-                Header::Call { id, object, method } => self.serve_call(id, object, method, &body[used..])?,
-                Header::Release { id, object } => self.serve_release(id, object)?,
+                Header::Call { id, object, method } => self.serve_call(id, object, method, &body[used..], lent)?,
+                Header::Release { id, object } => self.serve_release(id, object, lent)?,
                 other => {
                     let error = Error::Protocol(format!("unexpected frame on a call channel: {other:?}"));
                     self.conn.close(Err(error.clone()));
@@ -482,16 +492,30 @@ impl Link {
         }
     }
 
-    fn serve_call(&self, id: u64, object: u64, method: MethodId, args: &[u8]) -> Result<(), Error> {
+    fn serve_call(
+        &self,
+        id: u64,
+        object: u64,
+        method: MethodId,
+        args: &[u8],
+        lent: &[(u64, &Lent<'_>)],
+    ) -> Result<(), Error> {
         let mut out = self.take_buffer();
         protocol::begin_frame(&mut out, &Header::Return { id, outcome: Ok(()) })?;
         let mut keep = Vec::new();
-        let result = match self.conn.lookup(object) {
+        let lent = lent.iter().find(|(lent, _)| *lent == object).map(|(_, dispatch)| *dispatch);
+        let exported = if lent.is_none() { self.conn.lookup(object) } else { None };
+        let dispatch: Option<&Lent<'_>> = match (&lent, &exported) {
+            (Some(lent), _) => Some(*lent),
+            (None, Some(target)) => Some(&|call: &mut Incoming<'_>| target.dispatch(call)),
+            (None, None) => None,
+        };
+        let result = match dispatch {
             None => Err(Error::UnknownObject(object)),
-            Some(target) => {
+            Some(dispatch) => {
                 let _serving = ServingGuard::enter(&self.conn);
                 let mut call = Incoming::new(self, object, method, args, &mut out);
-                let result = match panic::catch_unwind(AssertUnwindSafe(|| target.dispatch(&mut call))) {
+                let result = match panic::catch_unwind(AssertUnwindSafe(|| dispatch(&mut call))) {
                     Ok(result) => result,
                     Err(payload) => {
                         let message = panic_message(&*payload);
@@ -515,8 +539,11 @@ impl Link {
         sent
     }
 
-    fn serve_release(&self, id: u64, object: u64) -> Result<(), Error> {
-        let outcome = match self.conn.unexport(object) {
+    fn serve_release(&self, id: u64, object: u64, lent: &[(u64, &Lent<'_>)]) -> Result<(), Error> {
+        // A lent object is the caller's to keep: its proxy going away is all there is.
+        let lent = lent.iter().any(|(lent, _)| *lent == object);
+        let outcome = match if lent { None } else { self.conn.unexport(object) } {
+            None if lent => Ok(()),
             Some(target) => {
                 // The owner's Drop runs here, on a thread that runs user code,
                 // before the releasing side's drop returns.
@@ -596,7 +623,7 @@ impl ProxyCore {
             &[],
             self.conn.config.max_frame_bytes,
         )?;
-        link.wait(Some(id)).map(drop)
+        link.wait(Some(id), &[]).map(drop)
     }
 }
 
@@ -806,7 +833,7 @@ fn start_partner(conn: &Arc<Conn>, name: String, stream: UnixStream) {
         let link = Link::new(conn.clone(), channel);
         let _ = LINKS.try_with(|links| links.borrow_mut().push(link.clone()));
         tracing::trace!(target: "ipc", conn = conn.id, "partner thread started");
-        if let Err(error) = link.wait(None) {
+        if let Err(error) = link.wait(None, &[]) {
             tracing::debug!(target: "ipc", conn = conn.id, %error, "partner thread ends");
         }
         let _ = LINKS.try_with(|links| links.borrow_mut().retain(|l| !Rc::ptr_eq(l, &link)));
@@ -942,7 +969,7 @@ mod tests {
 
     /// Serves the channel on a thread of its own, as a partner thread would.
     fn serve((conn, channel): (Arc<Conn>, Arc<Channel>), until: Option<u64>) -> thread::JoinHandle<Result<(), Error>> {
-        thread::spawn(move || Link::new(conn, channel).wait(until).map(drop))
+        thread::spawn(move || Link::new(conn, channel).wait(until, &[]).map(drop))
     }
 
     fn frame(header: &Header, payload: &[u8]) -> Vec<u8> {
@@ -1014,6 +1041,25 @@ mod tests {
             assert!(outcome.is_err(), "{garbage:?} was accepted");
             assert!(conn.is_closed());
         }
+    }
+
+    #[test]
+    fn a_fn_once_callback_called_twice_is_an_error_not_a_crash() {
+        let (link, mut peer) = link();
+        let once = crate::call::Callback::new_fn_once("test(once)", |call| call.ret(&7u32));
+        let mut ref_bytes = Vec::new();
+        let (conn, _) = &link;
+        crate::call::Export::export(once, &mut crate::call::Encoder::for_test(conn, &mut ref_bytes)).unwrap();
+        let id = conn.table().entries.keys().copied().max().unwrap();
+        let callback = MethodId { interface: 0, index: 0 };
+        peer.write_all(&frame(&Header::Call { id: 1, object: id, method: callback }, &[])).unwrap();
+        peer.write_all(&frame(&Header::Call { id: 2, object: id, method: callback }, &[])).unwrap();
+        drop(peer.try_clone().unwrap().shutdown(Shutdown::Write));
+        let server = serve(link, None);
+        let replies = &mut FrameReader::new(1 << 20);
+        assert!(matches!(reply(replies, &peer), Header::Return { id: 1, outcome: Ok(()) }));
+        assert!(matches!(reply(replies, &peer), Header::Return { id: 2, outcome: Err(Fault::CallbackConsumed) }));
+        let _ = server.join().expect("no panic");
     }
 
     #[test]

@@ -112,6 +112,8 @@ pub trait Lab: Send + Sync {
     /// close may overtake the reply, hence the `Result`.
     fn hang_up(&self) -> Result<(), LabError>;
     fn panic_now(&self, message: String) -> Result<u32, LabError>;
+    /// Calls a borrowed counter `times` times; returns what it last said and where it ran.
+    fn visit(&self, counter: &dyn Counter, times: u32) -> (u64, u64);
     /// The value families of the core, served where this Lab lives.
     fn calculator(&self) -> Box<dyn interfaces::Calculator>;
 }
@@ -223,6 +225,10 @@ impl Lab for LocalLab {
     }
     fn panic_now(&self, message: String) -> Result<u32, LabError> {
         panic!("{message}")
+    }
+    fn visit(&self, counter: &dyn Counter, times: u32) -> (u64, u64) {
+        let total = (0..times).map(|_| counter.add(1)).last().unwrap_or(0);
+        (counter.id(), total)
     }
     fn calculator(&self) -> Box<dyn interfaces::Calculator> {
         Box::new(interfaces::LocalCalculator)

@@ -1,5 +1,6 @@
-//! `Interface::dispatch`: decode the arguments of one call, run the method on
-//! the local object, encode the result and any written-back arguments.
+//! The trait's hidden `__ipc_dispatch` method: decode the arguments of one
+//! call, run the method on `self`, encode the result and any written-back
+//! arguments. Calls that name a supertrait go to the supertrait's dispatcher.
 
 use proc_macro2::TokenStream;
 use quote::{quote, quote_spanned};
@@ -23,14 +24,15 @@ pub(crate) fn generate(cx: &Context<'_>) -> TokenStream {
             let interface = call.interface_id();
             #(
                 if <dyn #supertraits as #private::Interface>::handles(interface) {
-                    return <dyn #supertraits as #private::Interface>::dispatch(this, call);
+                    return <Self as #supertraits>::__ipc_dispatch(self, call);
                 }
             )*
             #unknown
         }}
     };
     quote! {
-        fn dispatch(this: &Self, call: &mut #private::Incoming<'_>) -> ::core::result::Result<(), #private::Error> {
+        #[doc(hidden)]
+        fn __ipc_dispatch(&self, call: &mut #private::Incoming<'_>) -> ::core::result::Result<(), #private::Error> {
             match call.method_of(#id) {
                 #(#arms)*
                 ::core::option::Option::Some(_) => #unknown,
@@ -43,20 +45,24 @@ pub(crate) fn generate(cx: &Context<'_>) -> TokenStream {
 fn arm(cx: &Context<'_>, method: &Method) -> TokenStream {
     let ident = &cx.model.ident;
     let index = method.index;
-    let info = cx.method_info(method);
+    let info = cx.method_info();
+    let statics = cx.method_statics(method);
     let method_ident = &method.ident;
     let decodes = method.args.iter().map(|arg| {
         let binding = &arg.ident;
         let name = binding.to_string();
         match &arg.pass {
             Pass::Value(flow) => {
-                let info = cx.callback_info(method, Some(&arg.ident));
+                let info = cx.callback_info(Some(&arg.ident));
                 let decoded = marshal::decode(cx, flow, &name, &info);
                 quote!(let #binding = #decoded;)
             }
             Pass::Ref { bytes: true, .. } => quote!(let #binding = call.bytes(#name)?;),
             Pass::Ref { owned, .. } => quote_spanned!(owned.span()=> let #binding = call.value::<#owned>(#name)?;),
             Pass::Mut { owned } => quote_spanned!(owned.span()=> let mut #binding = call.value::<#owned>(#name)?;),
+            Pass::Lend { interface } => {
+                quote_spanned!(interface.span()=> let #binding = call.object::<::std::boxed::Box<dyn #interface>>(#name)?;)
+            }
         }
     });
     let args = method.args.iter().map(|arg| {
@@ -65,9 +71,10 @@ fn arm(cx: &Context<'_>, method: &Method) -> TokenStream {
             Pass::Value(_) => quote!(#binding),
             Pass::Ref { .. } => quote!(&#binding),
             Pass::Mut { .. } => quote!(&mut #binding),
+            Pass::Lend { .. } => quote!(&*#binding),
         }
     });
-    let return_info = cx.callback_info(method, None);
+    let return_info = cx.callback_info(None);
     let encode_return = match &method.ret {
         Ret::Unit => quote!(call.ret(&ret)?;),
         Ret::Plain(flow) => marshal::encode_return(cx, flow, &return_info),
@@ -84,9 +91,10 @@ fn arm(cx: &Context<'_>, method: &Method) -> TokenStream {
     });
     quote! {
         ::core::option::Option::Some(#index) => {
+            #statics
             #(#decodes)*
             call.received(&#info);
-            let ret = #ident::#method_ident(this, #(#args),*);
+            let ret = #ident::#method_ident(self, #(#args),*);
             #encode_return
             #(#write_backs)*
             ::core::result::Result::Ok(())

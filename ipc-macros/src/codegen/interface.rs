@@ -3,7 +3,7 @@
 use proc_macro2::TokenStream;
 use quote::quote;
 
-use super::{Context, dispatch};
+use super::Context;
 
 pub(crate) fn generate(cx: &Context<'_>) -> TokenStream {
     let private = &cx.private;
@@ -13,7 +13,6 @@ pub(crate) fn generate(cx: &Context<'_>) -> TokenStream {
     let id = model.id;
     let fingerprint = model.fingerprint;
     let supertraits = &model.supertraits;
-    let dispatch = dispatch::generate(cx);
     quote! {
         #[automatically_derived]
         impl #private::Interface for dyn #ident {
@@ -44,7 +43,9 @@ pub(crate) fn generate(cx: &Context<'_>) -> TokenStream {
                 ::std::boxed::Box::new(#private::Shared(this))
             }
 
-            #dispatch
+            fn dispatch(this: &Self, call: &mut #private::Incoming<'_>) -> ::core::result::Result<(), #private::Error> {
+                #ident::__ipc_dispatch(this, call)
+            }
         }
     }
 }

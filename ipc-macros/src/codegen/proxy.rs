@@ -27,13 +27,24 @@ pub(crate) fn generate(cx: &Context<'_>) -> TokenStream {
 fn proxy_method(cx: &Context<'_>, method: &Method) -> TokenStream {
     let private = &cx.private;
     let sig = &method.sig;
-    let info = cx.method_info(method);
+    let info = cx.method_info();
+    let statics = cx.method_statics(method);
+    // A lent object is a closure over its dispatcher that lives on this stack
+    // frame, longer than the call that mentions it.
+    let lenders = method.args.iter().filter_map(|arg| {
+        let Pass::Lend { interface } = &arg.pass else { return None };
+        let value = &arg.ident;
+        let lender = lender(value);
+        Some(quote! {
+            let #lender = |call: &mut #private::Incoming<'_>| #interface::__ipc_dispatch(#value, call);
+        })
+    });
     let encodes = method.args.iter().map(|arg| {
         let name = arg.ident.to_string();
         let value = &arg.ident;
         match &arg.pass {
             Pass::Value(flow) => {
-                let info = cx.callback_info(method, Some(&arg.ident));
+                let info = cx.callback_info(Some(&arg.ident));
                 marshal::encode(cx, flow, &name, &quote!(#value), &info)
             }
             Pass::Ref { bytes: true, .. } => quote!(call.bytes(#name, #value);),
@@ -42,6 +53,10 @@ fn proxy_method(cx: &Context<'_>, method: &Method) -> TokenStream {
                 quote_spanned!(referent.span()=> call.value::<#referent>(#name, #value);)
             }
             Pass::Mut { owned } => quote_spanned!(owned.span()=> call.value::<#owned>(#name, &*#value);),
+            Pass::Lend { .. } => {
+                let lender = lender(value);
+                quote!(call.lend(#name, &#lender);)
+            }
         }
     });
     let write_backs = method.args.iter().filter_map(|arg| {
@@ -50,7 +65,7 @@ fn proxy_method(cx: &Context<'_>, method: &Method) -> TokenStream {
         let value = &arg.ident;
         Some(quote!(reply.write_back(#name, #value)?;))
     });
-    let return_info = cx.callback_info(method, None);
+    let return_info = cx.callback_info(None);
     let (decoded, finish) = match &method.ret {
         Ret::Unit => (quote!(reply.value::<()>()?), quote!(#private::expect(outcome, &#info))),
         Ret::Plain(flow) => (marshal::decode_reply(cx, flow, &return_info), quote!(#private::expect(outcome, &#info))),
@@ -66,6 +81,8 @@ fn proxy_method(cx: &Context<'_>, method: &Method) -> TokenStream {
     };
     quote! {
         #sig {
+            #statics
+            #(#lenders)*
             let mut call = #private::Proxy::call(self, &#info);
             #(#encodes)*
             let outcome = call.send().and_then(|mut reply| {
@@ -76,6 +93,11 @@ fn proxy_method(cx: &Context<'_>, method: &Method) -> TokenStream {
             #finish
         }
     }
+}
+
+/// The name of the closure that lends argument `value`.
+fn lender(value: &syn::Ident) -> syn::Ident {
+    quote::format_ident!("lend_{}", value)
 }
 
 /// `T` of `&T`.
