@@ -1,6 +1,8 @@
 //! Echo through an in-process socketpair: the smallest complete use of the
 //! library. `cargo run --example echo -- --debug=ipc` shows every call.
 
+mod support;
+
 use clap::Parser;
 use interfaces::{Echo, LocalEcho};
 
@@ -17,9 +19,7 @@ struct Args {
 
 fn main() -> Result<(), multiprocess::Error> {
     let args = Args::parse();
-    if args.debug.iter().any(|category| category == "ipc") {
-        tracing_subscriber::fmt().with_env_filter("ipc=debug").with_writer(std::io::stderr).init();
-    }
+    support::init_logging(&args.debug);
     let echo = multiprocess::pair::<dyn Echo>(Box::new(LocalEcho))?;
     println!("{}", echo.echo(args.message));
     Ok(())

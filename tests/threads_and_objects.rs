@@ -257,10 +257,7 @@ fn closing_locally_drops_exports_and_kills_proxies() {
         let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| counter.add(1)));
         let message = caught.expect_err("a dead proxy").downcast_ref::<String>().cloned().unwrap_or_default();
         assert!(message.contains("Counter.add") && message.contains("closed"), "{message}");
-        assert_eq!(
-            remote.lab().panic_now("x".into()),
-            Err(common::LabError(multiprocess::Error::Disconnected.to_string()))
-        );
+        assert_eq!(remote.lab().panic_now("x".into()), Err(common::LabError::Disconnected));
         drop(counter);
     });
 }

@@ -299,3 +299,14 @@ fn eight_threads_share_one_connection_and_every_reply_finds_its_caller() {
         }
     });
 }
+
+#[test]
+fn interfaces_print_whether_they_are_local_or_remote() {
+    let local: Box<dyn Echo> = Box::new(LocalEcho);
+    assert_eq!(format!("{local:?}"), "Echo(local)");
+    let remote = multiprocess::pair::<dyn Echo>(Box::new(LocalEcho)).unwrap();
+    let printed = format!("{remote:?}");
+    assert!(printed.starts_with("Echo(ProxyCore { connection: ") && printed.contains("object: 0"), "{printed}");
+    let error = multiprocess::connect::<dyn Echo>("unix:/nonexistent/echo.sock").unwrap_err();
+    assert!(matches!(error, multiprocess::Error::Connect { .. }));
+}

@@ -36,6 +36,19 @@ pub trait Echo: Send + Sync {
 }
 const _: () = {
     #[automatically_derived]
+    impl ::core::fmt::Debug for dyn Echo {
+        fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+            match Echo::__ipc_proxy(self) {
+                ::core::option::Option::Some(core) => {
+                    f.debug_tuple("Echo").field(core).finish()
+                }
+                ::core::option::Option::None => {
+                    f.debug_tuple("Echo").field(&::core::format_args!("local")).finish()
+                }
+            }
+        }
+    }
+    #[automatically_derived]
     impl ::multiprocess::__private::Interface for dyn Echo {
         const NAME: &'static str = "Echo";
         const ID: u32 = 661960004u32;

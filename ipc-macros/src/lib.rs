@@ -27,7 +27,12 @@ use proc_macro2::TokenStream;
 ///   client side, which sends each call to the object's owner;
 /// - `impl<T: ?Sized + Echo> Echo for multiprocess::__private::Shared<T>`:
 ///   forwarding to a shared local object;
-/// - one `static MethodInfo` per method (and per callback argument).
+/// - `impl Debug for dyn Echo` (unless `Debug` is a supertrait), which says
+///   whether the object is local or a proxy, and for which connection.
+///
+/// The trait gains two hidden provided methods: `__ipc_proxy`, through which
+/// the runtime recognises its proxies, and `__ipc_dispatch`, the dispatcher,
+/// which declares each method's `static MethodInfo` in its own body.
 ///
 /// The helpers live inside `const _: () = { .. };`, so the macro adds no names
 /// to your module. `#[ipc_interface(crate = path)]` names the runtime when the

@@ -12,6 +12,7 @@ mod codec;
 mod connection;
 mod error;
 mod interface;
+mod listener;
 mod process;
 mod protocol;
 mod render;
@@ -22,6 +23,7 @@ pub use connection::{
 };
 pub use error::Error;
 pub use interface::Interface;
+pub use listener::{ListenOptions, Listener, connect, connect_with, listen, listen_with};
 pub use process::{FD_VARIABLE, Spawned, serve_process, spawn_process, spawn_process_with};
 
 /// Serde, re-exported so that user types can derive `Serialize` and

@@ -4,8 +4,9 @@
 //! The parent makes a socketpair whose ends are both close-on-exec, clears
 //! that flag on the child's end only in the child (between `fork` and `exec`),
 //! and tells the child the descriptor's number in the environment variable
-//! [`FD_VARIABLE`]. Every other descriptor the library opens is close-on-exec,
-//! so the child inherits nothing else of ours.
+//! [`FD_VARIABLE`]. Every other descriptor above stderr is made close-on-exec
+//! in the child, including ones the parent itself inherited without that flag,
+//! so the child starts with stdio and its socket and nothing else.
 
 use std::{
     fmt,
@@ -14,6 +15,7 @@ use std::{
         unix::{net::UnixStream, process::CommandExt},
     },
     process::{Child, Command, ExitStatus},
+    sync::Mutex,
     sync::atomic::{AtomicBool, Ordering},
     thread,
     time::{Duration, Instant},
@@ -40,7 +42,9 @@ const EXIT_GRACE: Duration = Duration::from_secs(5);
 pub struct Spawned<I: ?Sized + Interface> {
     remote: Option<Box<I>>,
     connection: Connection,
-    child: Option<Child>,
+    /// Behind a lock so that another thread can kill the child while a call is in flight.
+    child: Mutex<Option<Child>>,
+    pid: u32,
     program: String,
 }
 
@@ -64,16 +68,20 @@ impl<I: ?Sized + Interface> Spawned<I> {
     /// logged) when the connection ends, that is when the last proxy from it is dropped.
     pub fn into_remote(mut self) -> Box<I> {
         let remote = self.remote.take().expect("the remote is present until into_remote or drop");
-        if let Some(child) = self.child.take() {
+        if let Some(child) = self.take_child() {
             let program = std::mem::take(&mut self.program);
             self.connection.inner.on_close(Box::new(move || reap(child, &program)));
         }
         remote
     }
 
+    fn take_child(&mut self) -> Option<Child> {
+        self.child.get_mut().unwrap_or_else(|p| p.into_inner()).take()
+    }
+
     /// The child's process id.
     pub fn pid(&self) -> u32 {
-        self.child.as_ref().map_or(0, Child::id)
+        self.pid
     }
 
     /// The connection to the child.
@@ -82,8 +90,8 @@ impl<I: ?Sized + Interface> Spawned<I> {
     }
 
     /// Kills the child (SIGKILL). Calls in flight fail with [`Error::Disconnected`].
-    pub fn kill(&mut self) -> Result<(), Error> {
-        match &mut self.child {
+    pub fn kill(&self) -> Result<(), Error> {
+        match &mut *self.child.lock().unwrap_or_else(|p| p.into_inner()) {
             Some(child) => child.kill().map_err(Error::from),
             None => Ok(()),
         }
@@ -94,7 +102,7 @@ impl<I: ?Sized + Interface> Spawned<I> {
     pub fn wait(mut self) -> Result<ExitStatus, Error> {
         self.remote = None;
         self.connection.close();
-        let mut child = self.child.take().expect("the child is present until wait or drop");
+        let mut child = self.take_child().expect("the child is present until wait or drop");
         child.wait().map_err(Error::from)
     }
 }
@@ -102,7 +110,7 @@ impl<I: ?Sized + Interface> Spawned<I> {
 impl<I: ?Sized + Interface> Drop for Spawned<I> {
     fn drop(&mut self) {
         self.remote = None;
-        if let Some(child) = self.child.take() {
+        if let Some(child) = self.take_child() {
             self.connection.close();
             reap(child, &self.program);
         }
@@ -161,11 +169,12 @@ pub fn spawn_process_with<I: ?Sized + Interface>(mut command: Command, config: C
     let (ours, theirs) = UnixStream::pair()?;
     let fd = theirs.as_raw_fd();
     command.env(FD_VARIABLE, fd.to_string());
-    // SAFETY: the closure runs in the child between fork and exec, and only
-    // makes one async-signal-safe system call (fcntl) on a descriptor that
-    // `theirs` keeps open until `spawn` returns.
+    // SAFETY: the closure runs in the child between fork and exec and makes
+    // only async-signal-safe system calls (close_range, fcntl) without
+    // allocating; `theirs` keeps the descriptor open until `spawn` returns.
     unsafe {
         command.pre_exec(move || {
+            seal_descriptors_except(fd);
             let fd = BorrowedFd::borrow_raw(fd);
             rustix::io::fcntl_setfd(fd, rustix::io::FdFlags::empty()).map_err(std::io::Error::from)
         });
@@ -177,7 +186,8 @@ pub fn spawn_process_with<I: ?Sized + Interface>(mut command: Command, config: C
         Ok(remote) => {
             let connection = connection_of::<I>(&remote).expect("a fresh connection gives a proxy");
             tracing::debug!(target: "ipc", pid = child.id(), program, conn = connection.id(), "spawned");
-            Ok(Spawned { remote: Some(remote), connection, child: Some(child), program })
+            let pid = child.id();
+            Ok(Spawned { remote: Some(remote), connection, child: Mutex::new(Some(child)), pid, program })
         }
         Err(Error::Disconnected) => {
             // The child closed its end without a word: it has exited, or is about to.
@@ -188,6 +198,30 @@ pub fn spawn_process_with<I: ?Sized + Interface>(mut command: Command, config: C
             let _ = child.kill();
             let _ = child.wait();
             Err(error)
+        }
+    }
+}
+
+/// Marks every descriptor above stderr but `keep` close-on-exec. Runs between
+/// fork and exec: system calls only, no allocation.
+fn seal_descriptors_except(keep: RawFd) {
+    const CLOSE_RANGE_CLOEXEC: libc::c_uint = 1 << 2;
+    let seal = |first: libc::c_uint, last: libc::c_uint| {
+        if first > last {
+            return true;
+        }
+        // SAFETY: close_range with CLOSE_RANGE_CLOEXEC only sets a flag on open descriptors.
+        unsafe { libc::syscall(libc::SYS_close_range, first, last, CLOSE_RANGE_CLOEXEC) == 0 }
+    };
+    let keep = keep as libc::c_uint;
+    if seal(3, keep.saturating_sub(1)) && seal(keep + 1, libc::c_uint::MAX) {
+        return;
+    }
+    // Kernels before 5.11: one fcntl per possible descriptor, up to the usual limit.
+    for fd in 3..65_536 {
+        if fd != keep as RawFd {
+            // SAFETY: fcntl on a descriptor that may not be open; EBADF is fine.
+            unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
         }
     }
 }

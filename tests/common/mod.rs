@@ -21,13 +21,21 @@ pub fn here() -> String {
     format!("{}/{:?}/{}", std::process::id(), std::thread::current().id(), std::thread::current().name().unwrap_or(""))
 }
 
+/// What a fallible `Lab` method returns; transport failures keep the variant
+/// that matters to the tests.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(crate = "multiprocess::serde")]
-pub struct LabError(pub String);
+pub enum LabError {
+    Disconnected,
+    Other(String),
+}
 
 impl From<multiprocess::Error> for LabError {
     fn from(error: multiprocess::Error) -> Self {
-        LabError(error.to_string())
+        match error {
+            multiprocess::Error::Disconnected => LabError::Disconnected,
+            other => LabError::Other(other.to_string()),
+        }
     }
 }
 
@@ -112,6 +120,10 @@ pub trait Lab: Send + Sync {
     /// close may overtake the reply, hence the `Result`.
     fn hang_up(&self) -> Result<(), LabError>;
     fn panic_now(&self, message: String) -> Result<u32, LabError>;
+    /// Like `wait_for_release`, but fallible, to see how a call in flight ends.
+    fn block(&self) -> Result<u32, LabError>;
+    /// The descriptors this process had open when it started (number -> target).
+    fn inherited_fds(&self) -> Vec<(u32, String)>;
     /// Calls a borrowed counter `times` times; returns what it last said and where it ran.
     fn visit(&self, counter: &dyn Counter, times: u32) -> (u64, u64);
     /// The value families of the core, served where this Lab lives.
@@ -121,6 +133,26 @@ pub trait Lab: Send + Sync {
 thread_local! {
     static LOCAL: Cell<u64> = const { Cell::new(0) };
 }
+
+/// The descriptors open in this process, as `(number, target)`, leaving out
+/// the one the listing itself uses.
+pub fn open_fds() -> Vec<(u32, String)> {
+    let mut fds: Vec<(u32, String)> = std::fs::read_dir("/proc/self/fd")
+        .expect("/proc/self/fd")
+        .filter_map(|entry| {
+            let entry = entry.ok()?;
+            let fd = entry.file_name().to_str()?.parse().ok()?;
+            let target = std::fs::read_link(entry.path()).ok()?.to_string_lossy().into_owned();
+            Some((fd, target))
+        })
+        .filter(|(_, target)| !target.starts_with("/proc/"))
+        .collect();
+    fds.sort();
+    fds
+}
+
+/// What [`open_fds`] said when the child started, before it served anything.
+pub static STARTUP_FDS: std::sync::OnceLock<Vec<(u32, String)>> = std::sync::OnceLock::new();
 
 #[derive(Default)]
 pub struct LocalLab {
@@ -226,6 +258,12 @@ impl Lab for LocalLab {
     fn panic_now(&self, message: String) -> Result<u32, LabError> {
         panic!("{message}")
     }
+    fn block(&self) -> Result<u32, LabError> {
+        Ok(self.wait_for_release())
+    }
+    fn inherited_fds(&self) -> Vec<(u32, String)> {
+        STARTUP_FDS.get().cloned().unwrap_or_default()
+    }
     fn visit(&self, counter: &dyn Counter, times: u32) -> (u64, u64) {
         let total = (0..times).map(|_| counter.add(1)).last().unwrap_or(0);
         (counter.id(), total)
@@ -314,6 +352,7 @@ macro_rules! child_entry {
         #[test]
         fn child_entry() {
             let spawned = std::env::var_os(multiprocess::FD_VARIABLE).is_some();
+            common::STARTUP_FDS.get_or_init(common::open_fds);
             match multiprocess::serve_process::<dyn common::Lab>(Box::new(common::LocalLab::default())) {
                 Ok(()) if spawned => std::process::exit(0),
                 Err(multiprocess::Error::NotSpawned) if !spawned => {}

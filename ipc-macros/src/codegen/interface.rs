@@ -13,7 +13,25 @@ pub(crate) fn generate(cx: &Context<'_>) -> TokenStream {
     let id = model.id;
     let fingerprint = model.fingerprint;
     let supertraits = &model.supertraits;
+    // `dyn Trait` is Debug already when Debug is a supertrait.
+    let debug_is_supertrait =
+        cx.model.supertraits.iter().any(|path| path.segments.last().is_some_and(|segment| segment.ident == "Debug"));
+    let debug = (!debug_is_supertrait).then(|| {
+        quote! {
+            #[automatically_derived]
+            impl ::core::fmt::Debug for dyn #ident {
+                fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+                    match #ident::__ipc_proxy(self) {
+                        ::core::option::Option::Some(core) => f.debug_tuple(#name).field(core).finish(),
+                        ::core::option::Option::None => f.debug_tuple(#name).field(&::core::format_args!("local")).finish(),
+                    }
+                }
+            }
+        }
+    });
     quote! {
+        #debug
+
         #[automatically_derived]
         impl #private::Interface for dyn #ident {
             const NAME: &'static str = #name;

@@ -1,0 +1,28 @@
+//! Connects to an `echo_server` and prints the echo of a message:
+//! `cargo run --example echo_client -- --ipcconnect unix:/tmp/echo.sock hello`.
+
+mod support;
+
+use clap::Parser;
+use interfaces::Init;
+
+#[derive(Parser)]
+#[command(about = "Echo a message through a listening process")]
+struct Args {
+    /// Where to connect, as `unix:PATH` (Bitcoin Core's -ipcconnect).
+    #[arg(long, value_name = "ADDRESS")]
+    ipcconnect: String,
+    /// The message to send.
+    message: String,
+    /// Log categories: `ipc` logs every call.
+    #[arg(long, value_name = "CATEGORY")]
+    debug: Vec<String>,
+}
+
+fn main() -> Result<(), multiprocess::Error> {
+    let args = Args::parse();
+    support::init_logging(&args.debug);
+    let init = multiprocess::connect::<dyn Init>(&args.ipcconnect)?;
+    println!("{}", init.make_echo().echo(args.message));
+    Ok(())
+}

@@ -1,0 +1,37 @@
+//! Echo across processes, like Bitcoin Core's `echoipc`: this program spawns
+//! itself as a child that serves `Init`, asks it for an `Echo`, and prints the
+//! answer. `cargo run --example echo_ipc -- --debug=ipc` shows both processes'
+//! calls, each line prefixed with executable, pid and thread.
+
+mod support;
+
+use std::process::Command;
+
+use clap::Parser;
+use interfaces::{Init, LocalInit};
+
+#[derive(Parser)]
+#[command(about = "Echo a message through a child process")]
+struct Args {
+    /// The message to send.
+    #[arg(default_value = "hello")]
+    message: String,
+    /// Log categories: `ipc` logs every call, in both processes.
+    #[arg(long, value_name = "CATEGORY")]
+    debug: Vec<String>,
+}
+
+fn main() -> Result<(), multiprocess::Error> {
+    let args = Args::parse();
+    support::init_logging(&args.debug);
+    if std::env::var_os(multiprocess::FD_VARIABLE).is_some() {
+        // The child: serve until the parent goes away.
+        return multiprocess::serve_process::<dyn Init>(Box::new(LocalInit::default()));
+    }
+    let mut child = Command::new(std::env::current_exe()?);
+    child.args(args.debug.iter().map(|category| format!("--debug={category}")));
+    let spawned = multiprocess::spawn_process::<dyn Init>(child)?;
+    let echo = spawned.remote().make_echo();
+    println!("{}", echo.echo(args.message));
+    Ok(())
+}
