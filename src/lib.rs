@@ -33,7 +33,7 @@
 //! | in a signature | across processes |
 //! |---|---|
 //! | `T: Serialize + DeserializeOwned` by value | encoded with bincode |
-//! | `Vec<u8>`, `&[u8]` | raw bytes, one copy rather than one serializer call per byte |
+//! | `Vec<u8>`, `&[u8]`, `String`, `&str` | raw bytes, written straight from the caller's buffer (for your own structs' fields: `#[serde(with = "multiprocess::bytes")]`) |
 //! | `&T`, `&str`, `&[T]` | the referent is sent; the callee borrows its copy |
 //! | `&mut T` | sent, and the callee's changes are written back into the caller's value |
 //! | `Box<dyn I>`, `Arc<dyn I>` (`I` an interface), in `Option` or `Vec` | a handle: the owner keeps the object, the other side gets a proxy |

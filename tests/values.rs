@@ -45,11 +45,21 @@ trait Mirror: Send + Sync {
     fn borrowed(&self, text: &str, values: &[String], record: &Record) -> (String, Vec<String>, Record);
     fn borrowed_bytes(&self, bytes: &[u8]) -> Vec<u8>;
     fn in_out(&self, text: &mut String, record: &mut Record, list: &mut Vec<u8>) -> usize;
+    fn several(&self, a: Vec<u8>, b: &str, c: &[u8], d: String) -> (usize, usize, usize, usize);
+    fn text(&self, value: String) -> String;
 }
 
 struct LocalMirror;
 
 impl Mirror for LocalMirror {
+    fn several(&self, a: Vec<u8>, b: &str, c: &[u8], d: String) -> (usize, usize, usize, usize) {
+        assert!(a.iter().all(|x| *x == 1) && b.chars().all(|x| x == 'b'));
+        assert!(c.iter().all(|x| *x == 3) && d.chars().all(|x| x == 'é'));
+        (a.len(), b.len(), c.len(), d.len())
+    }
+    fn text(&self, value: String) -> String {
+        value
+    }
     fn unit(&self, value: ()) {
         value
     }
@@ -309,4 +319,51 @@ fn interfaces_print_whether_they_are_local_or_remote() {
     assert!(printed.starts_with("Echo(ProxyCore { connection: ") && printed.contains("object: 0"), "{printed}");
     let error = multiprocess::connect::<dyn Echo>("unix:/nonexistent/echo.sock").unwrap_err();
     assert!(matches!(error, multiprocess::Error::Connect { .. }));
+}
+
+#[test]
+fn large_buffers_travel_out_of_line_in_order() {
+    for len in [0, 1, 16 << 10, (16 << 10) + 1, 1 << 20] {
+        let bytes: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
+        assert_eq!(mirror().bytes(bytes.clone()), bytes, "{len} bytes");
+        assert_eq!(mirror().borrowed_bytes(&bytes), bytes, "{len} borrowed bytes");
+        let text: String = (0..len).map(|i| char::from(b'a' + (i % 26) as u8)).collect();
+        assert_eq!(mirror().text(text.clone()), text, "{len} characters");
+    }
+    let big = 100_000;
+    let mixed = mirror().several(vec![1; big], &"b".repeat(10), &vec![3; big + 1], "é".repeat(big));
+    assert_eq!(mixed, (big, 10, big + 1, 2 * big));
+    let mut list = vec![2u8; 50_000];
+    let mut text = "x".repeat(40_000);
+    let mut record = Record { name: "r".repeat(30_000), tags: vec![], score: None, nested: None };
+    assert_eq!(mirror().in_out(&mut text, &mut record, &mut list), 40_006);
+    assert_eq!((list.len(), record.tags.len()), (50_000, 1));
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(crate = "multiprocess::serde")]
+struct Block {
+    height: u32,
+    #[serde(with = "multiprocess::bytes")]
+    data: Vec<u8>,
+}
+
+#[ipc_interface]
+trait Blocks: Send + Sync {
+    fn store(&self, block: Block) -> Block;
+}
+
+struct LocalBlocks;
+
+impl Blocks for LocalBlocks {
+    fn store(&self, block: Block) -> Block {
+        block
+    }
+}
+
+#[test]
+fn byte_fields_of_user_structs_can_travel_as_bytes() {
+    let blocks = multiprocess::pair::<dyn Blocks>(Box::new(LocalBlocks)).unwrap();
+    let block = Block { height: 7, data: (0..=255).cycle().take(300_000).collect() };
+    assert_eq!(blocks.store(block.clone()), block);
 }

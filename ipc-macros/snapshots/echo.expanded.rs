@@ -19,10 +19,10 @@ pub trait Echo: Send + Sync {
                     0u16,
                     "echo",
                 );
-                let message = call.value::<String>("message")?;
+                let message = call.text("message")?;
                 call.received(&METHOD);
                 let ret = Echo::echo(self, message);
-                call.ret::<String>(&ret)?;
+                call.ret_text(ret)?;
                 ::core::result::Result::Ok(())
             }
             ::core::option::Option::Some(_) => {
@@ -99,11 +99,11 @@ const _: () = {
                 "echo",
             );
             let mut call = ::multiprocess::__private::Proxy::call(self, &METHOD);
-            call.value::<String>("message", &message);
+            call.text("message", &message);
             let outcome = call
                 .send()
                 .and_then(|mut reply| {
-                    let ret = reply.value::<String>()?;
+                    let ret = reply.text()?;
                     ::core::result::Result::Ok(ret)
                 });
             ::multiprocess::__private::expect(outcome, &METHOD)

@@ -42,7 +42,7 @@ pub(crate) enum Pass {
     Value(Flow),
     /// `&T`, `&str`, `&[T]`: the referent is sent; the callee borrows its copy,
     /// an `owned` value decoded on its side.
-    Ref { owned: Type, bytes: bool },
+    Ref { owned: Type, raw: Option<Raw> },
     /// `&mut T`: sent, and the callee's changes are written back.
     Mut { owned: Type },
     /// `&dyn I`: lent for the duration of the call; the callee gets a proxy
@@ -54,12 +54,22 @@ pub(crate) enum Pass {
 pub(crate) enum Flow {
     /// Encoded with serde.
     Value(Type),
-    /// A `Vec<u8>`, sent as raw bytes rather than element by element.
-    Bytes,
+    /// A `Vec<u8>` or `String`, sent as raw bytes rather than through serde
+    /// (which would encode a `Vec<u8>` one element at a time).
+    Raw(Raw),
     /// `Box<dyn I>`, `Arc<dyn I>`, and `Option` or `Vec` of those: a handle.
     Object(Type),
     /// A boxed closure: a handle the receiver calls back through.
     Callback(Callback),
+}
+
+/// The buffers that travel as raw bytes.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Raw {
+    /// `Vec<u8>`, `&[u8]`.
+    Bytes,
+    /// `String`, `&str`: checked to be UTF-8 on arrival.
+    Text,
 }
 
 pub(crate) enum Ret {
@@ -231,17 +241,21 @@ fn pass(ty: &Type) -> syn::Result<Pass> {
                     )),
                 };
             }
-            let (owned, bytes) = match inner {
-                Type::Slice(slice) if is_path(&slice.elem, "u8") => (syn::parse_quote!(::std::vec::Vec<u8>), true),
+            let (owned, raw) = match inner {
+                Type::Slice(slice) if is_path(&slice.elem, "u8") => {
+                    (syn::parse_quote!(::std::vec::Vec<u8>), Some(Raw::Bytes))
+                }
                 Type::Slice(slice) => {
                     let elem = &slice.elem;
-                    (syn::parse_quote_spanned!(slice.span()=> ::std::vec::Vec<#elem>), false)
+                    (syn::parse_quote_spanned!(slice.span()=> ::std::vec::Vec<#elem>), None)
                 }
-                _ if is_path(inner, "str") => (syn::parse_quote_spanned!(inner.span()=> ::std::string::String), false),
-                _ => (inner.clone(), false),
+                _ if is_path(inner, "str") => {
+                    (syn::parse_quote_spanned!(inner.span()=> ::std::string::String), Some(Raw::Text))
+                }
+                _ => (inner.clone(), None),
             };
             reject_handles(inner, "a borrowed argument")?;
-            Ok(Pass::Ref { owned, bytes })
+            Ok(Pass::Ref { owned, raw })
         }
         _ => flow(ty).map(Pass::Value),
     }
@@ -256,7 +270,7 @@ fn ret(ty: &Type) -> syn::Result<Ret> {
     if let Some(args) = generic_args(ty, "Result") {
         if let [ok, err] = args.as_slice() {
             let ok = match flow(ok)? {
-                Flow::Bytes => Flow::Value((*ok).clone()),
+                Flow::Raw(_) => Flow::Value((*ok).clone()),
                 Flow::Callback(_) => {
                     return Err(syn::Error::new_spanned(
                         ok,
@@ -275,8 +289,11 @@ fn ret(ty: &Type) -> syn::Result<Ret> {
 fn flow(ty: &Type) -> syn::Result<Flow> {
     if let Some([elem]) = generic_args(ty, "Vec").as_deref() {
         if is_path(elem, "u8") {
-            return Ok(Flow::Bytes);
+            return Ok(Flow::Raw(Raw::Bytes));
         }
+    }
+    if is_string(ty) {
+        return Ok(Flow::Raw(Raw::Text));
     }
     if let Some(callback) = callback(ty)? {
         return Ok(Flow::Callback(callback));
@@ -350,6 +367,18 @@ fn visit_types(ty: &Type, visit: &mut impl FnMut(&Type)) {
         }
         _ => {}
     }
+}
+
+/// `String`, `std::string::String` or `alloc::string::String`.
+fn is_string(ty: &Type) -> bool {
+    let Type::Path(path) = ty else { return false };
+    let segments: Vec<String> = path.path.segments.iter().map(|segment| segment.ident.to_string()).collect();
+    path.qself.is_none()
+        && path.path.segments.last().is_some_and(|segment| segment.arguments.is_empty())
+        && matches!(
+            segments.iter().map(String::as_str).collect::<Vec<_>>().as_slice(),
+            ["String"] | ["std" | "alloc", "string", "String"]
+        )
 }
 
 fn is_path(ty: &Type, name: &str) -> bool {

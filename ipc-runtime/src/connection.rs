@@ -38,7 +38,7 @@ use crate::{
     call::{Incoming, Lent, Reply},
     error::Fault,
     interface::Interface,
-    protocol::{self, FrameReader, Header, Hello, MethodId, PROTOCOL_VERSION},
+    protocol::{self, FrameReader, Header, Hello, MethodId, OutFrame, PROTOCOL_VERSION},
 };
 
 /// Settings of a connection.
@@ -234,7 +234,7 @@ impl Conn {
         }
         {
             let _write = self.control_write.lock().unwrap_or_else(|p| p.into_inner());
-            let _ = send_frame(&self.control, &Header::Goodbye, &[], usize::MAX);
+            let _ = send_frame(&self.control, &Header::Goodbye, usize::MAX);
         }
         let _ = self.control.shutdown(Shutdown::Both);
         for channel in self.channels.lock().unwrap_or_else(|p| p.into_inner()).drain(..) {
@@ -292,9 +292,7 @@ impl Conn {
 
     fn send_control(&self, header: &Header, fd: Option<&OwnedFd>) -> Result<(), Error> {
         let _write = self.control_write.lock().unwrap_or_else(|p| p.into_inner());
-        let mut frame = Vec::new();
-        protocol::begin_frame(&mut frame, header)?;
-        protocol::finish_frame(&mut frame, self.config.max_frame_bytes)?;
+        let frame = protocol::simple_frame(header, &[], self.config.max_frame_bytes)?;
         match fd {
             None => (&self.control).write_all(&frame).map_err(protocol::io_to_error),
             Some(fd) => send_with_fd(&self.control, &frame, fd),
@@ -322,12 +320,9 @@ impl Conn {
     }
 }
 
-/// Sends a frame in one `write` of the whole buffer.
-fn send_frame(stream: &UnixStream, header: &Header, payload: &[u8], max: usize) -> Result<(), Error> {
-    let mut frame = Vec::with_capacity(32 + payload.len());
-    protocol::begin_frame(&mut frame, header)?;
-    frame.extend_from_slice(payload);
-    protocol::finish_frame(&mut frame, max)?;
+/// Sends a frame that is only a header, in one `write`.
+fn send_frame(stream: &UnixStream, header: &Header, max: usize) -> Result<(), Error> {
+    let frame = protocol::simple_frame(header, &[], max)?;
     (&*stream).write_all(&frame).map_err(protocol::io_to_error)
 }
 
@@ -435,11 +430,11 @@ impl Link {
     }
 
     /// Sends a finished frame.
-    pub(crate) fn send(&self, frame: &[u8]) -> Result<(), Error> {
+    pub(crate) fn send(&self, frame: &OutFrame<'_>) -> Result<(), Error> {
         if self.conn.is_closed() {
             return Err(Error::Disconnected);
         }
-        (&self.channel.stream).write_all(frame).map_err(protocol::io_to_error)
+        frame.write_to(&self.channel.stream)
     }
 
     /// Serves frames on this channel until the reply to call `id` arrives.
@@ -449,9 +444,9 @@ impl Link {
     /// everything else from the connection's table.
     pub(crate) fn wait(&self, until: Option<u64>, lent: &[(u64, &Lent<'_>)]) -> Result<Option<Reply>, Error> {
         loop {
-            let body = self.reader.borrow_mut().read(&self.channel.stream);
-            let body = match body {
-                Ok(Some(body)) => body,
+            let frame = self.reader.borrow_mut().read(&self.channel.stream);
+            let mut frame = match frame {
+                Ok(Some(frame)) => frame,
                 Ok(None) => return if until.is_some() { Err(Error::Disconnected) } else { Ok(None) },
                 Err(error) => {
                     if self.conn.is_closed() {
@@ -464,9 +459,9 @@ impl Link {
                     return Err(error);
                 }
             };
-            let (header, used) = match protocol::split_frame(&body) {
+            let (header, used) = match protocol::split_frame(&frame.inline) {
                 Ok((header, rest)) => {
-                    let used = body.len() - rest.len();
+                    let used = frame.inline.len() - rest.len();
                     (header, used)
                 }
                 Err(error) => {
@@ -477,11 +472,14 @@ impl Link {
             match header {
                 Header::Return { id, outcome } if Some(id) == until => {
                     return match outcome {
-                        Ok(()) => Ok(Some(Reply::new(self.conn.clone(), body, used))),
+                        Ok(()) => Ok(Some(Reply::new(self.conn.clone(), frame, used))),
                         Err(fault) => Err(Error::from(fault)),
                     };
                 }
-                Header::Call { id, object, method } => self.serve_call(id, object, method, &body[used..], lent)?,
+                Header::Call { id, object, method } => {
+                    let args = (&frame.inline[used..], &mut frame.blobs);
+                    self.serve_call(id, object, method, args, lent)?
+                }
                 Header::Release { id, object } => self.serve_release(id, object, lent)?,
                 other => {
                     let error = Error::Protocol(format!("unexpected frame on a call channel: {other:?}"));
@@ -497,11 +495,10 @@ impl Link {
         id: u64,
         object: u64,
         method: MethodId,
-        args: &[u8],
+        args: (&[u8], &mut VecDeque<Vec<u8>>),
         lent: &[(u64, &Lent<'_>)],
     ) -> Result<(), Error> {
-        let mut out = self.take_buffer();
-        protocol::begin_frame(&mut out, &Header::Return { id, outcome: Ok(()) })?;
+        let mut out = OutFrame::start(self.take_buffer(), &Header::Return { id, outcome: Ok(()) })?;
         let mut keep = Vec::new();
         let lent = lent.iter().find(|(lent, _)| *lent == object).map(|(_, dispatch)| *dispatch);
         let exported = if lent.is_none() { self.conn.lookup(object) } else { None };
@@ -527,13 +524,13 @@ impl Link {
                 result
             }
         };
-        let finished = result.and_then(|()| protocol::finish_frame(&mut out, self.conn.config.max_frame_bytes));
+        let finished = result.and_then(|()| out.finish(self.conn.config.max_frame_bytes));
         if let Err(error) = finished {
-            protocol::begin_frame(&mut out, &Header::Return { id, outcome: Err(Fault::from(error)) })?;
-            protocol::finish_frame(&mut out, self.conn.config.max_frame_bytes)?;
+            out.restart(&Header::Return { id, outcome: Err(Fault::from(error)) })?;
+            out.finish(self.conn.config.max_frame_bytes)?;
         }
         let sent = self.send(&out);
-        self.give_buffer(out);
+        self.give_buffer(out.into_buffer());
         // Releases of proxies the reply mentioned go after it, never before.
         drop(keep);
         sent
@@ -552,7 +549,7 @@ impl Link {
             }
             None => Err(Fault::UnknownObject(object)),
         };
-        send_frame(&self.channel.stream, &Header::Return { id, outcome }, &[], self.conn.config.max_frame_bytes)
+        send_frame(&self.channel.stream, &Header::Return { id, outcome }, self.conn.config.max_frame_bytes)
     }
 }
 
@@ -620,7 +617,6 @@ impl ProxyCore {
         send_frame(
             &link.channel.stream,
             &Header::Release { id, object: self.object },
-            &[],
             self.conn.config.max_frame_bytes,
         )?;
         link.wait(Some(id), &[]).map(drop)
@@ -739,7 +735,7 @@ enum Role {
 
 fn handshake<I: ?Sized + Interface>(control: &UnixStream, config: &Config) -> Result<(), Error> {
     let ours = Hello { version: PROTOCOL_VERSION, interface: I::NAME.to_owned(), fingerprint: I::FINGERPRINT };
-    send_frame(control, &Header::Hello(ours.clone()), &[], config.max_frame_bytes)?;
+    send_frame(control, &Header::Hello(ours.clone()), config.max_frame_bytes)?;
     control.set_read_timeout(Some(config.handshake_timeout))?;
     // Exactly one frame is read here: what follows it (a first NewThread and
     // the socket that travels with it) belongs to the control loop.
@@ -767,16 +763,27 @@ fn handshake<I: ?Sized + Interface>(control: &UnixStream, config: &Config) -> Re
 /// A Hello is small; a peer announcing more is not speaking our protocol.
 const MAX_HELLO: usize = 64 << 10;
 
+/// Reads exactly one frame, which must carry no blobs, and returns its inline part.
 fn read_hello_frame(mut control: &UnixStream) -> Result<Vec<u8>, Error> {
-    let mut prefix = [0; protocol::PREFIX];
-    control.read_exact(&mut prefix).map_err(protocol::io_to_error)?;
-    let len = u32::from_le_bytes(prefix) as usize;
-    if len > MAX_HELLO {
-        return Err(Error::FrameTooLarge { size: len as u64, max: MAX_HELLO as u64 });
+    let mut word = [0; 4];
+    control.read_exact(&mut word).map_err(protocol::io_to_error)?;
+    let total = u32::from_le_bytes(word) as usize;
+    if total > MAX_HELLO {
+        return Err(Error::FrameTooLarge { size: total as u64, max: MAX_HELLO as u64 });
     }
-    let mut body = vec![0; len];
-    control.read_exact(&mut body).map_err(protocol::io_to_error)?;
-    Ok(body)
+    control.read_exact(&mut word).map_err(protocol::io_to_error)?;
+    let inline = u32::from_le_bytes(word) as usize;
+    // The rest: the inline part, then a blob count that must be zero.
+    if total != 4 + inline + 2 {
+        return Err(Error::Protocol("a Hello carries no blobs".into()));
+    }
+    let mut rest = vec![0; inline + 2];
+    control.read_exact(&mut rest).map_err(protocol::io_to_error)?;
+    if rest[inline..] != [0, 0] {
+        return Err(Error::Protocol("a Hello carries no blobs".into()));
+    }
+    rest.truncate(inline);
+    Ok(rest)
 }
 
 /// Reads the control socket until the connection ends, starting a partner
@@ -786,14 +793,14 @@ fn control_loop(conn: &Arc<Conn>) -> Result<(), Error> {
     let mut fds = VecDeque::new();
     let mut reader = FrameReader::new(conn.config.max_frame_bytes.min(1 << 20));
     let outcome = loop {
-        let body = match reader.read(ControlStream { stream: &conn.control, fds: &mut fds }) {
-            Ok(Some(body)) => body,
+        let frame = match reader.read(ControlStream { stream: &conn.control, fds: &mut fds }) {
+            Ok(Some(frame)) => frame,
             Ok(None) => break Ok(()),
             Err(_) if conn.is_closed() => break Ok(()),
             Err(Error::Disconnected) => break Ok(()),
             Err(error) => break Err(error),
         };
-        let header = match protocol::split_frame(&body) {
+        let header = match protocol::split_frame(&frame.inline) {
             Ok((header, _)) => header,
             Err(error) => break Err(error),
         };
@@ -910,7 +917,7 @@ pub fn connect_stream_with<I: ?Sized + Interface>(stream: UnixStream, config: Co
 
 fn start<I: ?Sized + Interface>(stream: UnixStream, config: Config, role: Role) -> Result<Arc<Conn>, Error> {
     if let Err(error) = handshake::<I>(&stream, &config) {
-        let _ = send_frame(&stream, &Header::Goodbye, &[], usize::MAX);
+        let _ = send_frame(&stream, &Header::Goodbye, usize::MAX);
         let _ = stream.shutdown(Shutdown::Both);
         return Err(error);
     }
@@ -973,16 +980,12 @@ mod tests {
     }
 
     fn frame(header: &Header, payload: &[u8]) -> Vec<u8> {
-        let mut buf = Vec::new();
-        protocol::begin_frame(&mut buf, header).unwrap();
-        buf.extend_from_slice(payload);
-        protocol::finish_frame(&mut buf, 1 << 20).unwrap();
-        buf
+        protocol::simple_frame(header, payload, 1 << 20).unwrap()
     }
 
     fn reply(reader: &mut FrameReader, peer: &UnixStream) -> Header {
-        let body = reader.read(peer).unwrap().expect("a reply");
-        protocol::split_frame(&body).unwrap().0
+        let frame = reader.read(peer).unwrap().expect("a reply");
+        protocol::split_frame(&frame.inline).unwrap().0
     }
 
     /// Answers every call with the sum of two u32 arguments.

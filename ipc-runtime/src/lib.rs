@@ -7,6 +7,7 @@
 //! `protocol` (frames and headers), `connection` (control socket, one channel
 //! per calling thread, handle table), `call` (what generated code drives).
 
+pub mod bytes;
 mod call;
 mod codec;
 mod connection;

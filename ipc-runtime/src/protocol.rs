@@ -1,15 +1,16 @@
 //! What travels on the wire.
 //!
-//! A frame is a little-endian `u32` length followed by that many bytes: a
-//! bincode-encoded [`Header`] and, for `Call` and `Return`, the encoded
-//! arguments or result directly after it in the same frame (no second copy).
+//! A frame (see [`OutFrame`]) carries a bincode-encoded [`Header`] and, for
+//! `Call` and `Return`, the encoded arguments or result right after it; large
+//! byte buffers follow out of line as blobs.
 //!
 //! A connection has one control socket (`Hello`, `NewThread`, `Goodbye`) and one
 //! socket per pair of partner threads (`Call`, `Return`, `Release`). The socket
 //! a call arrives on *is* its thread routing: every frame on it belongs to one
 //! calling thread and its partner.
 
-use std::io::{self, Read};
+use std::collections::VecDeque;
+use std::io::{self, IoSlice, Read, Write};
 
 use serde::{Deserialize, Serialize};
 
@@ -72,35 +73,154 @@ pub(crate) enum Header {
     Goodbye,
 }
 
-/// Size of the length prefix.
-pub(crate) const PREFIX: usize = 4;
+/// Size of the frame prefix: the total length, then the inline length.
+pub(crate) const PREFIX: usize = 8;
 
-/// Starts a frame in `buf`: reserves the length prefix and encodes `header`.
-pub(crate) fn begin_frame(buf: &mut Vec<u8>, header: &Header) -> Result<(), Error> {
-    buf.clear();
-    buf.extend_from_slice(&[0; PREFIX]);
-    codec::encode_into(buf, header, "frame header")
+/// The smallest `total`: the inline length and the blob count.
+const MIN_TOTAL: usize = 4 + 2;
+
+/// Byte buffers at least this long travel as blobs, out of line.
+pub(crate) const BLOB_THRESHOLD: usize = 16 << 10;
+
+/// A frame on the wire:
+///
+/// ```text
+/// u32 total  u32 inline_len  inline[inline_len]  u16 blobs  u64 blob_len[blobs]  blob...
+/// ```
+///
+/// `total` counts every byte after itself. The inline part holds the
+/// bincode-encoded [`Header`] and the arguments or result; large byte buffers
+/// travel after it as blobs, written straight from the caller's buffer with
+/// one vectored write and read straight into their own `Vec` on the other
+/// side, so a megabyte crosses with the same copies as a raw socket write.
+pub(crate) struct OutFrame<'a> {
+    /// Prefix, inline part and (once finished) the blob table, contiguous.
+    pub(crate) inline: Vec<u8>,
+    blobs: Vec<Blob<'a>>,
+    finished: bool,
 }
 
-/// Writes the length prefix of a frame built with [`begin_frame`].
-pub(crate) fn finish_frame(buf: &mut [u8], max: usize) -> Result<(), Error> {
-    let body = buf.len() - PREFIX;
-    if body > max {
-        return Err(Error::FrameTooLarge { size: body as u64, max: max as u64 });
+enum Blob<'a> {
+    Borrowed(&'a [u8]),
+    Owned(Vec<u8>),
+}
+
+impl Blob<'_> {
+    fn bytes(&self) -> &[u8] {
+        match self {
+            Blob::Borrowed(bytes) => bytes,
+            Blob::Owned(bytes) => bytes,
+        }
     }
-    buf[..PREFIX].copy_from_slice(&(body as u32).to_le_bytes());
-    Ok(())
 }
 
-/// Splits a frame body into its header and the bytes that follow it.
-pub(crate) fn split_frame(body: &[u8]) -> Result<(Header, &[u8]), Error> {
-    let (header, used) = codec::decode_from::<Header>(body, "frame header")?;
-    Ok((header, &body[used..]))
+impl<'a> OutFrame<'a> {
+    /// A frame with nothing in it yet, to be replaced by [`OutFrame::start`].
+    pub(crate) fn empty() -> Self {
+        OutFrame { inline: Vec::new(), blobs: Vec::new(), finished: false }
+    }
+
+    /// Starts a frame in `buf` (reused for its capacity) with `header`.
+    pub(crate) fn start(buf: Vec<u8>, header: &Header) -> Result<Self, Error> {
+        let mut frame = OutFrame { inline: buf, blobs: Vec::new(), finished: false };
+        frame.restart(header)?;
+        Ok(frame)
+    }
+
+    /// Throws away everything and starts again with `header`.
+    pub(crate) fn restart(&mut self, header: &Header) -> Result<(), Error> {
+        self.inline.clear();
+        self.blobs.clear();
+        self.finished = false;
+        self.inline.extend_from_slice(&[0; PREFIX]);
+        codec::encode_into(&mut self.inline, header, "frame header")
+    }
+
+    pub(crate) fn push_borrowed(&mut self, bytes: &'a [u8]) {
+        self.blobs.push(Blob::Borrowed(bytes));
+    }
+
+    pub(crate) fn push_owned(&mut self, bytes: Vec<u8>) {
+        self.blobs.push(Blob::Owned(bytes));
+    }
+
+    /// Writes the prefix and the blob table; refuses a frame over `max`.
+    pub(crate) fn finish(&mut self, max: usize) -> Result<(), Error> {
+        debug_assert!(!self.finished, "a frame is finished once");
+        let inline_len = self.inline.len() - PREFIX;
+        let blob_bytes: usize = self.blobs.iter().map(|blob| blob.bytes().len()).sum();
+        let total = 4 + inline_len + 2 + 8 * self.blobs.len() + blob_bytes;
+        if total > max || total > u32::MAX as usize || self.blobs.len() > usize::from(u16::MAX) {
+            return Err(Error::FrameTooLarge { size: total as u64, max: max as u64 });
+        }
+        self.inline.extend_from_slice(&(self.blobs.len() as u16).to_le_bytes());
+        for blob in &self.blobs {
+            self.inline.extend_from_slice(&(blob.bytes().len() as u64).to_le_bytes());
+        }
+        self.inline[..4].copy_from_slice(&(total as u32).to_le_bytes());
+        self.inline[4..PREFIX].copy_from_slice(&(inline_len as u32).to_le_bytes());
+        self.finished = true;
+        Ok(())
+    }
+
+    /// Writes a finished frame: one `write` without blobs, one `writev` with them.
+    pub(crate) fn write_to(&self, mut stream: impl Write) -> Result<(), Error> {
+        debug_assert!(self.finished, "finish a frame before writing it");
+        if self.blobs.is_empty() {
+            return stream.write_all(&self.inline).map_err(io_to_error);
+        }
+        let mut slices: Vec<IoSlice<'_>> = Vec::with_capacity(1 + self.blobs.len());
+        slices.push(IoSlice::new(&self.inline));
+        slices.extend(self.blobs.iter().map(|blob| IoSlice::new(blob.bytes())));
+        let mut slices = &mut slices[..];
+        while !slices.is_empty() {
+            match stream.write_vectored(slices) {
+                Ok(0) => return Err(Error::Disconnected),
+                Ok(written) => IoSlice::advance_slices(&mut slices, written),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(io_to_error(e)),
+            }
+        }
+        Ok(())
+    }
+
+    /// The inline buffer, for reuse.
+    pub(crate) fn into_buffer(self) -> Vec<u8> {
+        self.inline
+    }
+
+    #[cfg(test)]
+    pub(crate) fn to_bytes(&self) -> Vec<u8> {
+        let mut bytes = self.inline.clone();
+        self.blobs.iter().for_each(|blob| bytes.extend_from_slice(blob.bytes()));
+        bytes
+    }
+}
+
+/// A frame as read: the inline part, and the blobs in order.
+#[derive(Debug)]
+pub(crate) struct InFrame {
+    pub(crate) inline: Vec<u8>,
+    pub(crate) blobs: VecDeque<Vec<u8>>,
+}
+
+/// Builds a frame with no blobs, for control messages and tests.
+pub(crate) fn simple_frame(header: &Header, payload: &[u8], max: usize) -> Result<Vec<u8>, Error> {
+    let mut frame = OutFrame::start(Vec::new(), header)?;
+    frame.inline.extend_from_slice(payload);
+    frame.finish(max)?;
+    Ok(frame.into_buffer())
+}
+
+/// Splits an inline part into its header and the bytes that follow it.
+pub(crate) fn split_frame(inline: &[u8]) -> Result<(Header, &[u8]), Error> {
+    let (header, used) = codec::decode_from::<Header>(inline, "frame header")?;
+    Ok((header, &inline[used..]))
 }
 
 /// Reads frames from a stream through a small staging buffer, so that a small
-/// frame costs one `read` call, and a large one is read straight into its own
-/// buffer.
+/// frame costs one `read` call, and a large blob is read straight into its own
+/// buffer without being zeroed first.
 #[derive(Debug)]
 pub(crate) struct FrameReader {
     staging: Box<[u8]>,
@@ -116,32 +236,87 @@ impl FrameReader {
         FrameReader { staging: vec![0; STAGING].into_boxed_slice(), start: 0, end: 0, max }
     }
 
-    /// Reads one frame body. `Ok(None)` is a clean end of stream between frames.
-    pub(crate) fn read(&mut self, mut stream: impl Read) -> Result<Option<Vec<u8>>, Error> {
-        while self.end - self.start < PREFIX {
-            if !self.fill(&mut stream)? {
-                if self.end == self.start {
-                    return Ok(None);
+    /// Reads one frame. `Ok(None)` is a clean end of stream between frames.
+    pub(crate) fn read(&mut self, mut stream: impl Read) -> Result<Option<InFrame>, Error> {
+        // The total length is checked as soon as it is here, before anything
+        // is allocated for it and without waiting for more.
+        for needed in [4, PREFIX] {
+            while self.end - self.start < needed {
+                if !self.fill(&mut stream)? {
+                    if self.end == self.start {
+                        return Ok(None);
+                    }
+                    return Err(Error::Disconnected);
                 }
-                return Err(Error::Disconnected);
+            }
+            let total = u32::from_le_bytes(self.staging[self.start..self.start + 4].try_into().expect("4 bytes"));
+            if total as usize > self.max {
+                return Err(Error::FrameTooLarge { size: u64::from(total), max: self.max as u64 });
+            }
+            if (total as usize) < MIN_TOTAL {
+                return Err(Error::Protocol(format!("malformed frame: {total} bytes is too short")));
             }
         }
-        let prefix: [u8; PREFIX] = self.staging[self.start..self.start + PREFIX].try_into().expect("prefix length");
-        let len = u32::from_le_bytes(prefix) as usize;
-        // Refused before anything is allocated for it.
-        if len > self.max {
-            return Err(Error::FrameTooLarge { size: len as u64, max: self.max as u64 });
-        }
+        let prefix = &self.staging[self.start..self.start + PREFIX];
+        let total = u32::from_le_bytes(prefix[..4].try_into().expect("4 bytes")) as usize;
+        let inline_len = u32::from_le_bytes(prefix[4..].try_into().expect("4 bytes")) as usize;
+        let malformed = |what: &str| Error::Protocol(format!("malformed frame: {what}"));
+        let mut left = total.checked_sub(4 + inline_len + 2).ok_or_else(|| malformed("inline part too long"))?;
         self.start += PREFIX;
-        let mut body = Vec::with_capacity(len);
-        let buffered = (self.end - self.start).min(len);
-        body.extend_from_slice(&self.staging[self.start..self.start + buffered]);
-        self.start += buffered;
-        if body.len() < len {
-            body.resize(len, 0);
-            read_exact_or_disconnected(&mut stream, &mut body[buffered..])?;
+        let mut inline = Vec::new();
+        self.take(&mut stream, inline_len, &mut inline)?;
+        let mut count = Vec::new();
+        self.take(&mut stream, 2, &mut count)?;
+        let count = usize::from(u16::from_le_bytes([count[0], count[1]]));
+        left = left.checked_sub(8 * count).ok_or_else(|| malformed("blob table too long"))?;
+        let mut table = Vec::new();
+        self.take(&mut stream, 8 * count, &mut table)?;
+        let lengths: Vec<u64> =
+            table.chunks_exact(8).map(|len| u64::from_le_bytes(len.try_into().expect("8 bytes"))).collect();
+        // Every length is checked against the frame's total before anything is allocated for it.
+        let sum = lengths.iter().try_fold(0u64, |sum, len| sum.checked_add(*len));
+        if sum != Some(left as u64) {
+            return Err(malformed("blob lengths do not add up"));
         }
-        Ok(Some(body))
+        let mut blobs = VecDeque::with_capacity(count);
+        for len in lengths {
+            let mut blob = Vec::new();
+            self.take(&mut stream, len as usize, &mut blob)?;
+            blobs.push_back(blob);
+        }
+        Ok(Some(InFrame { inline, blobs }))
+    }
+
+    /// Appends the next `n` bytes of the stream to `out`.
+    fn take(&mut self, stream: &mut impl Read, n: usize, out: &mut Vec<u8>) -> Result<(), Error> {
+        out.reserve_exact(n);
+        let buffered = (self.end - self.start).min(n);
+        out.extend_from_slice(&self.staging[self.start..self.start + buffered]);
+        self.start += buffered;
+        let mut rest = n - buffered;
+        if rest == 0 {
+            return Ok(());
+        }
+        if rest < STAGING / 2 {
+            // Small: through the staging buffer, which may pick up the next frame too.
+            while self.end - self.start < rest {
+                if !self.fill(stream)? {
+                    return Err(Error::Disconnected);
+                }
+            }
+            out.extend_from_slice(&self.staging[self.start..self.start + rest]);
+            self.start += rest;
+            return Ok(());
+        }
+        // Large: straight into `out`'s spare capacity, never zeroed.
+        while rest > 0 {
+            let read = stream.by_ref().take(rest as u64).read_to_end(out).map_err(io_to_error)?;
+            if read == 0 {
+                return Err(Error::Disconnected);
+            }
+            rest -= read;
+        }
+        Ok(())
     }
 
     fn fill(&mut self, stream: &mut impl Read) -> Result<bool, Error> {
@@ -167,10 +342,6 @@ impl FrameReader {
     }
 }
 
-fn read_exact_or_disconnected(stream: &mut impl Read, buf: &mut [u8]) -> Result<(), Error> {
-    stream.read_exact(buf).map_err(io_to_error)
-}
-
 /// A peer that goes away mid-frame, or a socket shut down under us, is a disconnection.
 pub(crate) fn io_to_error(error: io::Error) -> Error {
     match error.kind() {
@@ -188,11 +359,7 @@ mod tests {
     use super::*;
 
     fn frame(header: &Header, payload: &[u8]) -> Vec<u8> {
-        let mut buf = Vec::new();
-        begin_frame(&mut buf, header).unwrap();
-        buf.extend_from_slice(payload);
-        finish_frame(&mut buf, 1 << 20).unwrap();
-        buf
+        simple_frame(header, payload, 1 << 20).unwrap()
     }
 
     #[test]
@@ -202,28 +369,79 @@ mod tests {
         wire.extend(frame(&Header::Goodbye, b""));
         let mut reader = FrameReader::new(1 << 20);
         let mut input = &wire[..];
-        let body = reader.read(&mut input).unwrap().unwrap();
-        let (header, rest) = split_frame(&body).unwrap();
+        let read = reader.read(&mut input).unwrap().unwrap();
+        let (header, rest) = split_frame(&read.inline).unwrap();
         assert_eq!((header, rest), (call, &b"args"[..]));
-        let body = reader.read(&mut input).unwrap().unwrap();
-        assert_eq!(split_frame(&body).unwrap().0, Header::Goodbye);
+        assert!(read.blobs.is_empty());
+        let read = reader.read(&mut input).unwrap().unwrap();
+        assert_eq!(split_frame(&read.inline).unwrap().0, Header::Goodbye);
         assert!(reader.read(&mut input).unwrap().is_none());
     }
 
     #[test]
-    fn large_frames_bypass_the_staging_buffer() {
-        let payload = vec![5u8; 3 * STAGING];
-        let wire = frame(&Header::Goodbye, &payload);
+    fn blobs_travel_out_of_line_in_order() {
+        let big = vec![5u8; 3 * STAGING];
+        let mut frame = OutFrame::start(Vec::new(), &Header::Goodbye).unwrap();
+        frame.inline.extend_from_slice(b"inline");
+        frame.push_borrowed(&big);
+        frame.push_owned(b"small".to_vec());
+        frame.finish(1 << 20).unwrap();
+        let mut wire = frame.to_bytes();
+        wire.extend(simple_frame(&Header::Goodbye, b"next", 1 << 20).unwrap());
         let mut reader = FrameReader::new(1 << 20);
-        let body = reader.read(&wire[..]).unwrap().unwrap();
-        assert_eq!(&body[body.len() - payload.len()..], &payload[..]);
+        let mut input = &wire[..];
+        let read = reader.read(&mut input).unwrap().unwrap();
+        assert_eq!(split_frame(&read.inline).unwrap().1, b"inline");
+        assert_eq!(read.blobs, [big, b"small".to_vec()]);
+        let next = reader.read(&mut input).unwrap().unwrap();
+        assert_eq!(split_frame(&next.inline).unwrap().1, b"next");
+    }
+
+    #[test]
+    fn vectored_writes_survive_short_writes() {
+        /// Accepts at most 7 bytes per call.
+        struct Trickle(Vec<u8>);
+        impl Write for Trickle {
+            fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+                let n = buf.len().min(7);
+                self.0.extend_from_slice(&buf[..n]);
+                Ok(n)
+            }
+            fn flush(&mut self) -> io::Result<()> {
+                Ok(())
+            }
+        }
+        let blob = (0..100u8).collect::<Vec<_>>();
+        let mut frame = OutFrame::start(Vec::new(), &Header::Goodbye).unwrap();
+        frame.push_borrowed(&blob);
+        frame.finish(1 << 20).unwrap();
+        let mut out = Trickle(Vec::new());
+        frame.write_to(&mut out).unwrap();
+        assert_eq!(out.0, frame.to_bytes());
     }
 
     #[test]
     fn an_oversized_header_is_refused() {
-        let wire = u32::MAX.to_le_bytes();
+        // Refused on the first four bytes alone.
+        let wire = u32::MAX.to_le_bytes().to_vec();
         let mut reader = FrameReader::new(1 << 20);
         assert!(matches!(reader.read(&wire[..]), Err(Error::FrameTooLarge { size: 4294967295, .. })));
+    }
+
+    #[test]
+    fn lying_lengths_are_refused_before_allocating() {
+        // Total 100, but the inline part claims more than that.
+        let mut wire = 100u32.to_le_bytes().to_vec();
+        wire.extend_from_slice(&1000u32.to_le_bytes());
+        assert!(matches!(FrameReader::new(1 << 20).read(&wire[..]), Err(Error::Protocol(_))));
+        // A blob table whose lengths exceed the frame.
+        let mut wire = 24u32.to_le_bytes().to_vec();
+        wire.extend_from_slice(&2u32.to_le_bytes());
+        wire.extend_from_slice(&[0, 0]);
+        wire.extend_from_slice(&2u16.to_le_bytes());
+        wire.extend_from_slice(&u64::MAX.to_le_bytes());
+        wire.extend_from_slice(&2u64.to_le_bytes());
+        assert!(matches!(FrameReader::new(1 << 20).read(&wire[..]), Err(Error::Protocol(_))));
     }
 
     #[test]

@@ -57,7 +57,10 @@ fn arm(cx: &Context<'_>, method: &Method) -> TokenStream {
                 let decoded = marshal::decode(cx, flow, &name, &info);
                 quote!(let #binding = #decoded;)
             }
-            Pass::Ref { bytes: true, .. } => quote!(let #binding = call.bytes(#name)?;),
+            Pass::Ref { raw: Some(raw), .. } => {
+                let method = marshal::raw_method(*raw);
+                quote!(let #binding = call.#method(#name)?;)
+            }
             Pass::Ref { owned, .. } => quote_spanned!(owned.span()=> let #binding = call.value::<#owned>(#name)?;),
             Pass::Mut { owned } => quote_spanned!(owned.span()=> let mut #binding = call.value::<#owned>(#name)?;),
             Pass::Lend { interface } => {

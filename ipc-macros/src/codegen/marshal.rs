@@ -10,14 +10,33 @@ use quote::{format_ident, quote, quote_spanned};
 use syn::{Ident, spanned::Spanned};
 
 use super::Context;
-use crate::model::{Callback, Container, Flavor, Flow};
+use crate::model::{Callback, Container, Flavor, Flow, Raw};
+
+/// The method of `OutgoingCall`, `Incoming` and `Reply` that moves a raw buffer.
+pub(crate) fn raw_method(raw: Raw) -> Ident {
+    match raw {
+        Raw::Bytes => format_ident!("bytes"),
+        Raw::Text => format_ident!("text"),
+    }
+}
+
+/// The owned type of a raw buffer.
+pub(crate) fn raw_type(raw: Raw) -> TokenStream {
+    match raw {
+        Raw::Bytes => quote!(::std::vec::Vec<u8>),
+        Raw::Text => quote!(::std::string::String),
+    }
+}
 
 /// `call.value(..)`, `call.bytes(..)` or `call.object(..)` for an argument
 /// `value` of an outgoing call named `call`.
 pub(crate) fn encode(cx: &Context<'_>, flow: &Flow, name: &str, value: &TokenStream, info: &Ident) -> TokenStream {
     match flow {
         Flow::Value(ty) => quote_spanned!(ty.span()=> call.value::<#ty>(#name, &#value);),
-        Flow::Bytes => quote!(call.bytes(#name, &#value);),
+        Flow::Raw(raw) => {
+            let method = raw_method(*raw);
+            quote!(call.#method(#name, &#value);)
+        }
         Flow::Object(ty) => quote_spanned!(ty.span()=> call.object::<#ty>(#name, #value);),
         Flow::Callback(callback) => {
             let exported = export_callback(cx, callback, value, info);
@@ -31,7 +50,10 @@ pub(crate) fn decode(cx: &Context<'_>, flow: &Flow, name: &str, info: &Ident) ->
     let private = &cx.private;
     match flow {
         Flow::Value(ty) => quote_spanned!(ty.span()=> call.value::<#ty>(#name)?),
-        Flow::Bytes => quote!(call.bytes(#name)?),
+        Flow::Raw(raw) => {
+            let method = raw_method(*raw);
+            quote!(call.#method(#name)?)
+        }
         Flow::Object(ty) => quote_spanned!(ty.span()=> call.object::<#ty>(#name)?),
         Flow::Callback(callback) => {
             import_callback(cx, callback, &quote!(call.object::<#private::RemoteCallback>(#name)?), info)
@@ -44,7 +66,10 @@ pub(crate) fn decode_reply(cx: &Context<'_>, flow: &Flow, info: &Ident) -> Token
     let private = &cx.private;
     match flow {
         Flow::Value(ty) => quote_spanned!(ty.span()=> reply.value::<#ty>()?),
-        Flow::Bytes => quote!(reply.bytes()?),
+        Flow::Raw(raw) => {
+            let method = raw_method(*raw);
+            quote!(reply.#method()?)
+        }
         Flow::Object(ty) => quote_spanned!(ty.span()=> reply.object::<#ty>()?),
         Flow::Callback(callback) => {
             import_callback(cx, callback, &quote!(reply.object::<#private::RemoteCallback>()?), info)
@@ -56,7 +81,10 @@ pub(crate) fn decode_reply(cx: &Context<'_>, flow: &Flow, info: &Ident) -> Token
 pub(crate) fn encode_return(cx: &Context<'_>, flow: &Flow, info: &Ident) -> TokenStream {
     match flow {
         Flow::Value(ty) => quote_spanned!(ty.span()=> call.ret::<#ty>(&ret)?;),
-        Flow::Bytes => quote!(call.ret_bytes(&ret)?;),
+        Flow::Raw(raw) => {
+            let method = format_ident!("ret_{}", raw_method(*raw));
+            quote!(call.#method(ret)?;)
+        }
         Flow::Object(ty) => quote_spanned!(ty.span()=> call.ret_object::<#ty>(ret)?;),
         Flow::Callback(callback) => {
             let exported = export_callback(cx, callback, &quote!(ret), info);
@@ -108,7 +136,10 @@ fn import_callback(cx: &Context<'_>, callback: &Callback, remote: &TokenStream, 
     let names = input_names(callback);
     let params = callback.inputs.iter().zip(&names).map(|(flow, name)| match flow {
         Flow::Value(ty) | Flow::Object(ty) => quote!(#name: #ty),
-        Flow::Bytes => quote!(#name: ::std::vec::Vec<u8>),
+        Flow::Raw(raw) => {
+            let ty = raw_type(*raw);
+            quote!(#name: #ty)
+        }
         Flow::Callback(callback) => {
             let ty = &callback.ty;
             quote!(#name: #ty)
@@ -125,7 +156,7 @@ fn import_callback(cx: &Context<'_>, callback: &Callback, remote: &TokenStream, 
         Some(flow) => {
             let output = match &**flow {
                 Flow::Value(ty) | Flow::Object(ty) => quote!(#ty),
-                Flow::Bytes => quote!(::std::vec::Vec<u8>),
+                Flow::Raw(raw) => raw_type(*raw),
                 Flow::Callback(callback) => {
                     let ty = &callback.ty;
                     quote!(#ty)

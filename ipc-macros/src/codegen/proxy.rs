@@ -47,7 +47,10 @@ fn proxy_method(cx: &Context<'_>, method: &Method) -> TokenStream {
                 let info = cx.callback_info(Some(&arg.ident));
                 marshal::encode(cx, flow, &name, &quote!(#value), &info)
             }
-            Pass::Ref { bytes: true, .. } => quote!(call.bytes(#name, #value);),
+            Pass::Ref { raw: Some(raw), .. } => {
+                let method = marshal::raw_method(*raw);
+                quote!(call.#method(#name, #value);)
+            }
             Pass::Ref { .. } => {
                 let Some(referent) = referent(&arg.ty) else { unreachable!("a Ref argument is a reference") };
                 quote_spanned!(referent.span()=> call.value::<#referent>(#name, #value);)
