@@ -12,14 +12,13 @@ struct Args {
     /// The message to send.
     #[arg(default_value = "hello")]
     message: String,
-    /// Log categories, like Bitcoin Core's -debug: `ipc` logs every call.
-    #[arg(long, value_name = "CATEGORY")]
-    debug: Vec<String>,
+    #[command(flatten)]
+    logging: support::Logging,
 }
 
 fn main() -> Result<(), multiprocess::Error> {
     let args = Args::parse();
-    support::init_logging(&args.debug);
+    support::init_logging(&args.logging);
     let echo = multiprocess::pair::<dyn Echo>(Box::new(LocalEcho))?;
     println!("{}", echo.echo(args.message));
     Ok(())

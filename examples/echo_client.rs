@@ -1,5 +1,5 @@
 //! Connects to an `echo_server` and prints the echo of a message:
-//! `cargo run --example echo_client -- --ipcconnect unix:/tmp/echo.sock hello`.
+//! `cargo run --example echo_client -- --ipcconnect unix:run/echo.sock hello`.
 
 mod support;
 
@@ -14,14 +14,13 @@ struct Args {
     ipcconnect: String,
     /// The message to send.
     message: String,
-    /// Log categories: `ipc` logs every call.
-    #[arg(long, value_name = "CATEGORY")]
-    debug: Vec<String>,
+    #[command(flatten)]
+    logging: support::Logging,
 }
 
 fn main() -> Result<(), multiprocess::Error> {
     let args = Args::parse();
-    support::init_logging(&args.debug);
+    support::init_logging(&args.logging);
     let init = multiprocess::connect::<dyn Init>(&args.ipcconnect)?;
     println!("{}", init.make_echo().echo(args.message));
     Ok(())

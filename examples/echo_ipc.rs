@@ -16,20 +16,19 @@ struct Args {
     /// The message to send.
     #[arg(default_value = "hello")]
     message: String,
-    /// Log categories: `ipc` logs every call, in both processes.
-    #[arg(long, value_name = "CATEGORY")]
-    debug: Vec<String>,
+    #[command(flatten)]
+    logging: support::Logging,
 }
 
 fn main() -> Result<(), multiprocess::Error> {
     let args = Args::parse();
-    support::init_logging(&args.debug);
+    support::init_logging(&args.logging);
     if std::env::var_os(multiprocess::FD_VARIABLE).is_some() {
         // The child: serve until the parent goes away.
         return multiprocess::serve_process::<dyn Init>(Box::new(LocalInit::default()));
     }
     let mut child = Command::new(std::env::current_exe()?);
-    child.args(args.debug.iter().map(|category| format!("--debug={category}")));
+    child.args(args.logging.args());
     let spawned = multiprocess::spawn_process::<dyn Init>(child)?;
     let echo = spawned.remote().make_echo();
     println!("{}", echo.echo(args.message));

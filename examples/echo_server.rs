@@ -1,5 +1,5 @@
 //! Serves `Init` on a socket path until standard input closes (Ctrl-D):
-//! `cargo run --example echo_server -- --ipcbind unix:/tmp/echo.sock`.
+//! `cargo run --example echo_server -- --ipcbind unix:run/echo.sock`.
 
 mod support;
 
@@ -17,14 +17,13 @@ struct Args {
     /// Serve at most this many clients at once; the next waits.
     #[arg(long)]
     max_connections: Option<usize>,
-    /// Log categories: `ipc` logs every call.
-    #[arg(long, value_name = "CATEGORY")]
-    debug: Vec<String>,
+    #[command(flatten)]
+    logging: support::Logging,
 }
 
 fn main() -> Result<(), multiprocess::Error> {
     let args = Args::parse();
-    support::init_logging(&args.debug);
+    support::init_logging(&args.logging);
     let options = multiprocess::ListenOptions { max_connections: args.max_connections, ..Default::default() };
     let listener = multiprocess::listen_with::<dyn Init>(&args.ipcbind, options, || Box::new(LocalInit::default()))?;
     println!("listening on {}", listener.address());

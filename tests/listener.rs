@@ -137,7 +137,7 @@ fn bad_addresses_are_clear_errors() {
     assert!(error.to_string().contains("at most 107"), "{error}");
     let error = multiprocess::connect::<dyn Counter>(&long).unwrap_err();
     assert!(matches!(error, multiprocess::Error::Address { .. }), "{error:?}");
-    for address in ["tcp:127.0.0.1:8000", "/tmp/no-scheme.sock", "unix:"] {
+    for address in ["tcp:127.0.0.1:8000", "no-scheme.sock", "unix:"] {
         let error = multiprocess::connect::<dyn Counter>(address).unwrap_err();
         assert!(matches!(&error, multiprocess::Error::Address { address: a, .. } if a == address), "{error:?}");
     }

@@ -28,10 +28,25 @@ where
     }
 }
 
-/// Turns on the log categories named with `--debug` (like Bitcoin Core's
-/// `-debug`); `ipc` shows every call sent, received, returned and answered.
-pub fn init_logging(categories: &[String]) {
-    if !categories.iter().any(|category| category == "ipc") {
+/// `--debug=CATEGORY`, like Bitcoin Core's `-debug`.
+#[derive(clap::Args)]
+pub struct Logging {
+    /// Log categories: `ipc` logs every call sent, received, returned and answered.
+    #[arg(long, value_name = "CATEGORY")]
+    pub debug: Vec<String>,
+}
+
+impl Logging {
+    /// The same categories, as arguments for a child process.
+    #[allow(dead_code, reason = "only the examples that spawn children use it")]
+    pub fn args(&self) -> impl Iterator<Item = String> + '_ {
+        self.debug.iter().map(|category| format!("--debug={category}"))
+    }
+}
+
+/// Turns on the log categories named with `--debug`.
+pub fn init_logging(logging: &Logging) {
+    if !logging.debug.iter().any(|category| category == "ipc") {
         return;
     }
     let exe = std::env::current_exe()
