@@ -182,3 +182,17 @@ fn the_echo_examples_talk_over_a_socket_path() {
     assert!(!scratch.0.join("echo.sock").exists(), "the server removed its socket");
     let _ = BOUND;
 }
+
+#[test]
+fn the_echo_ipc_example_logs_both_processes() {
+    let output = std::process::Command::new(example("echo_ipc")).args(["--debug=ipc", "hi there"]).output().unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert_eq!(String::from_utf8_lossy(&output.stdout).trim(), "hi there");
+    let log = String::from_utf8_lossy(&output.stderr);
+    let pids: std::collections::BTreeSet<&str> =
+        log.lines().filter_map(|line| line.strip_prefix("echo_ipc[")?.split(']').next()).collect();
+    assert_eq!(pids.len(), 2, "lines from parent and child: {log}");
+    assert!(log.contains("main: DEBUG send Echo.echo(message: \"hi there\")"), "{log}");
+    assert!(log.contains("ipc:main: DEBUG recv Echo.echo(message: \"hi there\")"), "{log}");
+    assert!(log.contains("child exited"), "the parent reaped the child and logged it: {log}");
+}
