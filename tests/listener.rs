@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::thread;
 use std::time::Duration;
 
-use common::{BOUND, Counter, LocalCounter, eventually};
+use common::{Counter, LocalCounter, eventually};
 
 /// A fresh directory for one test's sockets, removed when dropped.
 struct Scratch(PathBuf);
@@ -180,7 +180,6 @@ fn the_echo_examples_talk_over_a_socket_path() {
     assert!(log.contains("recv Echo.echo(message: \"hello there\")"), "{log}");
     assert!(log.lines().all(|line| line.starts_with("echo_server[")), "every line says which process: {log}");
     assert!(!scratch.0.join("echo.sock").exists(), "the server removed its socket");
-    let _ = BOUND;
 }
 
 #[test]
