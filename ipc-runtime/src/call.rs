@@ -608,6 +608,22 @@ impl<I: ?Sized + Interface> Import for Arc<I> {
     }
 }
 
+// How containers of handles appear in log lines, whichever way they travel.
+fn describe_option(value: Option<String>) -> String {
+    value.map_or_else(|| "None".into(), |value| format!("Some({value})"))
+}
+
+fn describe_list(len: usize) -> String {
+    format!("[{len} objects]")
+}
+
+fn describe_result<E: Serialize>(value: Result<String, &E>) -> String {
+    match value {
+        Ok(value) => format!("Ok({value})"),
+        Err(error) => format!("Err({})", render::render(error)),
+    }
+}
+
 impl<T: Export> Export for Option<T> {
     fn export(self, out: &mut Encoder<'_>) -> Result<(), Error> {
         match self {
@@ -620,10 +636,7 @@ impl<T: Export> Export for Option<T> {
     }
 
     fn describe(&self) -> String {
-        match self {
-            None => "None".into(),
-            Some(value) => format!("Some({})", value.describe()),
-        }
+        describe_option(self.as_ref().map(|value| value.describe()))
     }
 }
 
@@ -636,10 +649,7 @@ impl<T: Import> Import for Option<T> {
     }
 
     fn describe(&self) -> String {
-        match self {
-            None => "None".into(),
-            Some(value) => format!("Some({})", value.describe()),
-        }
+        describe_option(self.as_ref().map(|value| value.describe()))
     }
 }
 
@@ -650,7 +660,7 @@ impl<T: Export> Export for Vec<T> {
     }
 
     fn describe(&self) -> String {
-        format!("[{} objects]", self.len())
+        describe_list(self.len())
     }
 }
 
@@ -665,7 +675,7 @@ impl<T: Import> Import for Vec<T> {
     }
 
     fn describe(&self) -> String {
-        format!("[{} objects]", self.len())
+        describe_list(self.len())
     }
 }
 
@@ -684,10 +694,7 @@ impl<T: Export, E: Serialize> Export for Result<T, E> {
     }
 
     fn describe(&self) -> String {
-        match self {
-            Ok(value) => format!("Ok({})", value.describe()),
-            Err(error) => format!("Err({})", render::render(error)),
-        }
+        describe_result(self.as_ref().map(|value| value.describe()))
     }
 }
 
@@ -701,10 +708,7 @@ impl<T: Import, E: DeserializeOwned + Serialize> Import for Result<T, E> {
     }
 
     fn describe(&self) -> String {
-        match self {
-            Ok(value) => format!("Ok({})", value.describe()),
-            Err(error) => format!("Err({})", render::render(error)),
-        }
+        describe_result(self.as_ref().map(|value| value.describe()))
     }
 }
 
