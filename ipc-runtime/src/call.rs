@@ -1,33 +1,30 @@
 //! The calls generated code makes: [`OutgoingCall`] and [`Reply`] on the
-//! calling side, [`Incoming`] on the serving side, and the traits that carry
-//! objects and callbacks across ([`Export`], [`Import`]).
+//! calling side, [`Incoming`] on the serving side, and the traits through
+//! which objects and callbacks cross ([`Export`], [`Import`]; their
+//! implementations live in `objects`).
 
-use std::{
-    collections::VecDeque,
-    fmt::Write as _,
-    rc::Rc,
-    sync::{Arc, Mutex},
-    thread,
-};
+use std::{any::Any, collections::VecDeque, fmt::Write as _, rc::Rc, sync::Arc, thread};
 
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 
 use crate::{
     Error, codec,
-    connection::{Conn, Link, ObjectTarget, ProxyCore, Target},
-    interface::{Interface, MethodInfo},
-    protocol::{self, Header, InFrame, MethodId, OutFrame},
+    conn::{CallFrame, Conn, Target},
+    contract::MethodInfo,
+    engine::{self, Link},
+    protocol::{self, Header, MethodId, OutFrame},
+    proxy::{Proxy, ProxyCore},
     render,
 };
 
-/// The dispatcher of a borrowed object, lent for the duration of one call.
-pub(crate) type Lent<'a> = dyn Fn(&mut Incoming<'_>) -> Result<(), Error> + 'a;
+/// The dispatcher of a borrowed object (`&dyn I`), lent for one call.
+pub type Lent<'a> = dyn Fn(&mut Incoming<'_>) -> Result<(), Error> + 'a;
 
 fn logging() -> bool {
     tracing::enabled!(target: "ipc", tracing::Level::DEBUG)
 }
 
-fn log(conn: u64, event: &str, text: std::fmt::Arguments<'_>) {
+pub(crate) fn log(conn: u64, event: &str, text: std::fmt::Arguments<'_>) {
     let thread = thread::current();
     let thread = thread.name().unwrap_or("unnamed");
     tracing::debug!(target: "ipc", conn, thread = %thread, "{event} {text}");
@@ -42,6 +39,13 @@ fn push_rendered(log: &mut Option<String>, name: &str, rendered: impl FnOnce() -
     }
 }
 
+impl<I: ?Sized> Proxy<I> {
+    /// Starts a call of `method` on the remote object.
+    pub fn call(&self, method: &'static MethodInfo) -> OutgoingCall<'_> {
+        OutgoingCall::new(&self.core, method)
+    }
+}
+
 /// A call being built: arguments are encoded straight into the frame that
 /// [`send`](OutgoingCall::send) writes.
 pub struct OutgoingCall<'a> {
@@ -53,7 +57,7 @@ pub struct OutgoingCall<'a> {
     /// The first thing that went wrong while encoding; reported by `send`.
     error: Option<Error>,
     log: Option<String>,
-    keep: Vec<Box<dyn std::any::Any + Send>>,
+    keep: Vec<Box<dyn Any + Send>>,
     lent: Vec<(u64, &'a Lent<'a>)>,
 }
 
@@ -140,7 +144,7 @@ impl<'a> OutgoingCall<'a> {
     /// it is an unknown object.
     pub fn lend(&mut self, name: &str, object: &'a Lent<'a>) {
         if self.error.is_none() {
-            let id = self.conn.reserve_id();
+            let id = self.conn.table().reserve_id();
             push_rendered(&mut self.log, name, || format!("<lent #{id}>"));
             match codec::encode_into(&mut self.frame.inline, &ObjectRef::Exported(id), name) {
                 Ok(()) => self.lent.push((id, object)),
@@ -164,11 +168,33 @@ impl<'a> OutgoingCall<'a> {
         });
         link.give_buffer(frame.into_buffer());
         sent?;
-        let reply = link.wait(Some(self.id), &self.lent);
+        let reply = if self.lent.is_empty() {
+            link.wait(Some(self.id), &[])
+        } else {
+            // The engine serves lent objects through its own calling convention.
+            let adapters: Vec<Box<engine::Lent<'_>>> = self
+                .lent
+                .iter()
+                .map(|(_, object)| {
+                    Box::new(move |conn: &Arc<Conn>, call: &mut CallFrame<'_>| object(&mut Incoming::new(conn, call)))
+                        as Box<engine::Lent<'_>>
+                })
+                .collect();
+            let lent: Vec<(u64, &engine::Lent<'_>)> =
+                self.lent.iter().zip(&adapters).map(|((id, _), adapter)| (*id, &**adapter)).collect();
+            link.wait(Some(self.id), &lent)
+        };
         // Only now may the proxies the call mentioned send their releases.
         drop(std::mem::take(&mut self.keep));
-        let reply = reply?.ok_or(Error::Disconnected)?;
-        Ok(Reply { method: Some(self.method), log: self.log.is_some(), ..reply })
+        let (frame, pos) = reply?.ok_or(Error::Disconnected)?;
+        Ok(Reply {
+            conn: self.conn.clone(),
+            body: frame.inline,
+            pos,
+            blobs: frame.blobs,
+            method: Some(self.method),
+            log: self.log.is_some(),
+        })
     }
 }
 
@@ -189,10 +215,6 @@ impl std::fmt::Debug for Reply {
 }
 
 impl Reply {
-    pub(crate) fn new(conn: Arc<Conn>, frame: InFrame, pos: usize) -> Reply {
-        Reply { conn, body: frame.inline, pos, blobs: frame.blobs, method: None, log: false }
-    }
-
     fn log_result(&self, rendered: impl FnOnce() -> String) {
         if self.log {
             if let Some(method) = self.method {
@@ -247,15 +269,15 @@ impl Reply {
 /// A call being served: generated dispatchers decode its arguments, run the
 /// method and encode the result into the reply frame.
 pub struct Incoming<'a> {
-    link: &'a Link,
-    object: u64,
+    conn: &'a Arc<Conn>,
     method: MethodId,
+    object: u64,
     args: &'a [u8],
     blobs: &'a mut VecDeque<Vec<u8>>,
     out: &'a mut OutFrame<'static>,
+    keep: &'a mut Vec<Box<dyn Any + Send>>,
     log: Option<String>,
     info: Option<&'static MethodInfo>,
-    pub(crate) keep: Vec<Box<dyn std::any::Any + Send>>,
 }
 
 impl std::fmt::Debug for Incoming<'_> {
@@ -265,23 +287,17 @@ impl std::fmt::Debug for Incoming<'_> {
 }
 
 impl<'a> Incoming<'a> {
-    pub(crate) fn new(
-        link: &'a Link,
-        object: u64,
-        method: MethodId,
-        (args, blobs): (&'a [u8], &'a mut VecDeque<Vec<u8>>),
-        out: &'a mut OutFrame<'static>,
-    ) -> Self {
+    pub(crate) fn new(conn: &'a Arc<Conn>, call: &'a mut CallFrame<'_>) -> Self {
         Incoming {
-            link,
-            object,
-            method,
-            args,
-            blobs,
-            out,
+            conn,
+            method: call.method,
+            object: call.object,
+            args: call.args,
+            blobs: &mut *call.blobs,
+            out: &mut *call.out,
+            keep: &mut call.keep,
             log: logging().then(String::new),
             info: None,
-            keep: Vec::new(),
         }
     }
 
@@ -330,7 +346,7 @@ impl<'a> Incoming<'a> {
 
     /// Decodes the next object or callback argument.
     pub fn object<T: Import>(&mut self, name: &str) -> Result<T, Error> {
-        let mut decoder = Decoder { conn: &self.link.conn, bytes: self.args, used: 0 };
+        let mut decoder = Decoder { conn: self.conn, bytes: self.args, used: 0 };
         let value = T::import(&mut decoder)?;
         self.args = &self.args[decoder.used..];
         push_rendered(&mut self.log, name, || value.describe());
@@ -341,14 +357,14 @@ impl<'a> Incoming<'a> {
     pub fn received(&mut self, method: &'static MethodInfo) {
         self.info = Some(method);
         if let Some(args) = &self.log {
-            log(self.link.conn.id, "recv", format_args!("{method}({args})"));
+            log(self.conn.id, "recv", format_args!("{method}({args})"));
         }
     }
 
     fn log_return(&self, rendered: impl FnOnce() -> String) {
         if self.log.is_some() {
             if let Some(method) = self.info {
-                log(self.link.conn.id, "return", format_args!("{method} -> {}", rendered()));
+                log(self.conn.id, "return", format_args!("{method} -> {}", rendered()));
             }
         }
     }
@@ -376,7 +392,7 @@ impl<'a> Incoming<'a> {
     /// Encodes a returned object or callback.
     pub fn ret_object<T: Export>(&mut self, value: T) -> Result<(), Error> {
         self.log_return(|| value.describe());
-        value.export(&mut Encoder { conn: &self.link.conn, buf: &mut self.out.inline, keep: &mut self.keep })
+        value.export(&mut Encoder { conn: self.conn, buf: &mut self.out.inline, keep: self.keep })
     }
 
     /// Encodes the new value of a `&mut T` argument.
@@ -437,7 +453,7 @@ fn into_text(bytes: Vec<u8>, what: &str) -> Result<String, Error> {
 
 /// How an object reference is written on the wire.
 #[derive(Debug, Serialize, Deserialize)]
-enum ObjectRef {
+pub(crate) enum ObjectRef {
     /// An object the sender owns: the receiver makes a proxy for it.
     Exported(u64),
     /// One of the receiver's own objects, coming home. With `transfer`, the
@@ -447,11 +463,11 @@ enum ObjectRef {
 
 /// Where [`Export`] writes.
 pub struct Encoder<'a> {
-    conn: &'a Arc<Conn>,
+    pub(crate) conn: &'a Arc<Conn>,
     buf: &'a mut Vec<u8>,
     /// Proxies that must outlive the frame that mentions them: dropping one
     /// sends a `Release`, which must not overtake the frame.
-    keep: &'a mut Vec<Box<dyn std::any::Any + Send>>,
+    keep: &'a mut Vec<Box<dyn Any + Send>>,
 }
 
 impl std::fmt::Debug for Encoder<'_> {
@@ -467,19 +483,25 @@ impl<'a> Encoder<'a> {
         Encoder { conn, buf, keep: Box::leak(Box::default()) }
     }
 
-    fn put<T: Serialize>(&mut self, value: &T) -> Result<(), Error> {
+    pub(crate) fn put<T: Serialize>(&mut self, value: &T) -> Result<(), Error> {
         codec::encode_into(self.buf, value, "object reference")
     }
 
-    fn export(&mut self, target: Arc<dyn Target>) -> Result<(), Error> {
+    /// Exports `target` and writes a reference to it.
+    pub(crate) fn export(&mut self, target: Arc<dyn Target>) -> Result<(), Error> {
         let id = self.conn.export(target);
         self.put(&ObjectRef::Exported(id))
+    }
+
+    /// Keeps `value` alive until the frame has been answered.
+    pub(crate) fn keep(&mut self, value: Box<dyn Any + Send>) {
+        self.keep.push(value);
     }
 }
 
 /// Where [`Import`] reads.
 pub struct Decoder<'a> {
-    conn: &'a Arc<Conn>,
+    pub(crate) conn: &'a Arc<Conn>,
     bytes: &'a [u8],
     used: usize,
 }
@@ -491,27 +513,14 @@ impl std::fmt::Debug for Decoder<'_> {
 }
 
 impl Decoder<'_> {
-    fn take<T: DeserializeOwned>(&mut self) -> Result<T, Error> {
+    pub(crate) fn take<T: DeserializeOwned>(&mut self) -> Result<T, Error> {
         let (value, used) = codec::decode_from::<T>(&self.bytes[self.used..], "object reference")?;
         self.used += used;
         Ok(value)
     }
 
-    fn remaining(&self) -> usize {
+    pub(crate) fn remaining(&self) -> usize {
         self.bytes.len() - self.used
-    }
-
-    /// The local object a `Returned` reference names.
-    fn returned<I: ?Sized + Interface>(&self, id: u64, transfer: bool) -> Result<Arc<I>, Error> {
-        let target = if transfer { self.conn.unexport(id) } else { self.conn.lookup(id) };
-        let target = target.ok_or(Error::UnknownObject(id))?;
-        match target.as_any().downcast_ref::<ObjectTarget<I>>() {
-            Some(object) => Ok(object.object.clone()),
-            None => Err(Error::Decode {
-                what: "object reference".into(),
-                message: format!("object {id} is not a {}", I::NAME),
-            }),
-        }
     }
 }
 
@@ -534,284 +543,6 @@ pub trait Import: Sized {
     /// How the value appears in log lines.
     #[doc(hidden)]
     fn describe(&self) -> String;
-}
-
-fn describe_object<I: ?Sized + Interface>(object: &I) -> String {
-    match I::proxy_core(object) {
-        Some(core) => format!("<{} proxy #{}>", I::NAME, core.object),
-        None => format!("<{}>", I::NAME),
-    }
-}
-
-impl<I: ?Sized + Interface> Export for Box<I> {
-    fn export(self, out: &mut Encoder<'_>) -> Result<(), Error> {
-        if let Some(core) = I::proxy_core(&self) {
-            if Arc::ptr_eq(&core.conn, out.conn) {
-                // Going home: the owner takes our reference over.
-                core.mark_transferred();
-                return out.put(&ObjectRef::Returned { id: core.object, transfer: true });
-            }
-        }
-        out.export(Arc::new(ObjectTarget::<I> { object: Arc::from(self) }))
-    }
-
-    fn describe(&self) -> String {
-        describe_object::<I>(self)
-    }
-}
-
-impl<I: ?Sized + Interface> Export for Arc<I> {
-    fn export(self, out: &mut Encoder<'_>) -> Result<(), Error> {
-        if let Some(core) = I::proxy_core(&self) {
-            if Arc::ptr_eq(&core.conn, out.conn) {
-                if Arc::strong_count(&self) == 1 {
-                    // The last reference goes home: the owner takes it over.
-                    core.mark_transferred();
-                    return out.put(&ObjectRef::Returned { id: core.object, transfer: true });
-                }
-                let sent = out.put(&ObjectRef::Returned { id: core.object, transfer: false });
-                out.keep.push(Box::new(self));
-                return sent;
-            }
-        }
-        out.export(Arc::new(ObjectTarget::<I> { object: self }))
-    }
-
-    fn describe(&self) -> String {
-        describe_object::<I>(self)
-    }
-}
-
-impl<I: ?Sized + Interface> Import for Box<I> {
-    fn import(input: &mut Decoder<'_>) -> Result<Self, Error> {
-        match input.take::<ObjectRef>()? {
-            ObjectRef::Exported(id) => Ok(I::from_proxy(ProxyCore::new(input.conn.clone(), id))),
-            ObjectRef::Returned { id, transfer } => Ok(I::from_shared(input.returned::<I>(id, transfer)?)),
-        }
-    }
-
-    fn describe(&self) -> String {
-        describe_object::<I>(self)
-    }
-}
-
-impl<I: ?Sized + Interface> Import for Arc<I> {
-    fn import(input: &mut Decoder<'_>) -> Result<Self, Error> {
-        match input.take::<ObjectRef>()? {
-            ObjectRef::Exported(id) => Ok(I::from_proxy_arc(ProxyCore::new(input.conn.clone(), id))),
-            ObjectRef::Returned { id, transfer } => input.returned::<I>(id, transfer),
-        }
-    }
-
-    fn describe(&self) -> String {
-        describe_object::<I>(self)
-    }
-}
-
-// How containers of handles appear in log lines, whichever way they travel.
-fn describe_option(value: Option<String>) -> String {
-    value.map_or_else(|| "None".into(), |value| format!("Some({value})"))
-}
-
-fn describe_list(len: usize) -> String {
-    format!("[{len} objects]")
-}
-
-fn describe_result<E: Serialize>(value: Result<String, &E>) -> String {
-    match value {
-        Ok(value) => format!("Ok({value})"),
-        Err(error) => format!("Err({})", render::render(error)),
-    }
-}
-
-impl<T: Export> Export for Option<T> {
-    fn export(self, out: &mut Encoder<'_>) -> Result<(), Error> {
-        match self {
-            None => out.put(&false),
-            Some(value) => {
-                out.put(&true)?;
-                value.export(out)
-            }
-        }
-    }
-
-    fn describe(&self) -> String {
-        describe_option(self.as_ref().map(|value| value.describe()))
-    }
-}
-
-impl<T: Import> Import for Option<T> {
-    fn import(input: &mut Decoder<'_>) -> Result<Self, Error> {
-        match input.take::<bool>()? {
-            false => Ok(None),
-            true => T::import(input).map(Some),
-        }
-    }
-
-    fn describe(&self) -> String {
-        describe_option(self.as_ref().map(|value| value.describe()))
-    }
-}
-
-impl<T: Export> Export for Vec<T> {
-    fn export(self, out: &mut Encoder<'_>) -> Result<(), Error> {
-        out.put(&(self.len() as u64))?;
-        self.into_iter().try_for_each(|value| value.export(out))
-    }
-
-    fn describe(&self) -> String {
-        describe_list(self.len())
-    }
-}
-
-impl<T: Import> Import for Vec<T> {
-    fn import(input: &mut Decoder<'_>) -> Result<Self, Error> {
-        let len = input.take::<u64>()?;
-        // Every element takes at least one byte: a length beyond what is left is a lie.
-        if len > input.remaining() as u64 {
-            return Err(Error::Decode { what: "object list".into(), message: format!("{len} elements announced") });
-        }
-        (0..len).map(|_| T::import(input)).collect()
-    }
-
-    fn describe(&self) -> String {
-        describe_list(self.len())
-    }
-}
-
-impl<T: Export, E: Serialize> Export for Result<T, E> {
-    fn export(self, out: &mut Encoder<'_>) -> Result<(), Error> {
-        match self {
-            Ok(value) => {
-                out.put(&0u8)?;
-                value.export(out)
-            }
-            Err(error) => {
-                out.put(&1u8)?;
-                out.put(&error)
-            }
-        }
-    }
-
-    fn describe(&self) -> String {
-        describe_result(self.as_ref().map(|value| value.describe()))
-    }
-}
-
-impl<T: Import, E: DeserializeOwned + Serialize> Import for Result<T, E> {
-    fn import(input: &mut Decoder<'_>) -> Result<Self, Error> {
-        match input.take::<u8>()? {
-            0 => T::import(input).map(Ok),
-            1 => input.take::<E>().map(Err),
-            tag => Err(Error::Decode { what: "result".into(), message: format!("bad tag {tag}") }),
-        }
-    }
-
-    fn describe(&self) -> String {
-        describe_result(self.as_ref().map(|value| value.describe()))
-    }
-}
-
-type Handler = dyn Fn(&mut Incoming<'_>) -> Result<(), Error> + Send + Sync;
-
-/// A local closure about to be exported as a callback. Generated code wraps a
-/// `Box<dyn Fn..>` argument in one of these.
-pub struct Callback {
-    handler: Box<Handler>,
-    name: &'static str,
-}
-
-impl std::fmt::Debug for Callback {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Callback").field("name", &self.name).finish()
-    }
-}
-
-impl Callback {
-    /// A callback that may run on several threads at once.
-    pub fn new_fn(
-        name: &'static str,
-        handler: impl Fn(&mut Incoming<'_>) -> Result<(), Error> + Send + Sync + 'static,
-    ) -> Self {
-        Callback { handler: Box::new(handler), name }
-    }
-
-    /// A callback that runs one call at a time.
-    pub fn new_fn_mut(
-        name: &'static str,
-        handler: impl FnMut(&mut Incoming<'_>) -> Result<(), Error> + Send + 'static,
-    ) -> Self {
-        let handler = Mutex::new(handler);
-        Callback::new_fn(name, move |call| {
-            // A peer calling it again from inside itself would deadlock a Mutex;
-            // in one process the borrow checker forbids it, so it is an error here.
-            let mut handler = handler.try_lock().map_err(|_| Error::Protocol(format!("{name} is already running")))?;
-            (*handler)(call)
-        })
-    }
-
-    /// A callback that can be called once.
-    pub fn new_fn_once(
-        name: &'static str,
-        handler: impl FnOnce(&mut Incoming<'_>) -> Result<(), Error> + Send + 'static,
-    ) -> Self {
-        let handler = Mutex::new(Some(handler));
-        Callback::new_fn(name, move |call| {
-            let taken = handler.lock().unwrap_or_else(|p| p.into_inner()).take();
-            taken.ok_or(Error::CallbackConsumed).and_then(|handler| handler(call))
-        })
-    }
-}
-
-struct CallbackTarget(Callback);
-
-impl Target for CallbackTarget {
-    fn dispatch(&self, call: &mut Incoming<'_>) -> Result<(), Error> {
-        (self.0.handler)(call)
-    }
-
-    fn as_any(&self) -> &dyn std::any::Any {
-        self
-    }
-}
-
-impl Export for Callback {
-    fn export(self, out: &mut Encoder<'_>) -> Result<(), Error> {
-        out.export(Arc::new(CallbackTarget(self)))
-    }
-
-    fn describe(&self) -> String {
-        format!("<callback {}>", self.name)
-    }
-}
-
-/// A callback the peer owns; generated code wraps it in a closure.
-#[derive(Debug)]
-pub struct RemoteCallback {
-    core: ProxyCore,
-}
-
-impl RemoteCallback {
-    /// Starts a call of the callback.
-    pub fn call(&self, info: &'static MethodInfo) -> OutgoingCall<'_> {
-        OutgoingCall::new(&self.core, info)
-    }
-}
-
-impl Import for RemoteCallback {
-    fn import(input: &mut Decoder<'_>) -> Result<Self, Error> {
-        match input.take::<ObjectRef>()? {
-            ObjectRef::Exported(id) => Ok(RemoteCallback { core: ProxyCore::new(input.conn.clone(), id) }),
-            ObjectRef::Returned { id, .. } => Err(Error::Decode {
-                what: "callback".into(),
-                message: format!("object {id} is ours, not a callback of the peer"),
-            }),
-        }
-    }
-
-    fn describe(&self) -> String {
-        format!("<callback proxy #{}>", self.core.object)
-    }
 }
 
 /// Unwraps the outcome of a call to a method that does not return `Result`;

@@ -1,12 +1,8 @@
 //! The contract between generated code and the runtime.
 
-use std::{fmt, marker::PhantomData, sync::Arc};
+use std::sync::Arc;
 
-use crate::{
-    Error,
-    call::{Incoming, OutgoingCall},
-    connection::ProxyCore,
-};
+use crate::{Error, call::Incoming, conn::Connection, proxy::ProxyCore};
 
 /// Implemented by `#[ipc_interface]` for `dyn Trait`: everything the runtime
 /// needs to export an object of that trait or to make a proxy for one.
@@ -56,88 +52,17 @@ pub trait Interface: Send + Sync + 'static {
     fn dispatch(this: &Self, call: &mut Incoming<'_>) -> Result<(), Error>;
 }
 
-/// Names one method for the wire and for log lines.
-#[derive(Debug)]
-pub struct MethodInfo {
-    pub(crate) interface: &'static str,
-    pub(crate) interface_id: u32,
-    pub(crate) index: u16,
-    pub(crate) name: &'static str,
-}
-
-impl MethodInfo {
-    /// Describes method number `index` of the interface `interface`.
-    pub const fn new(interface: &'static str, interface_id: u32, index: u16, name: &'static str) -> Self {
-        MethodInfo { interface, interface_id, index, name }
-    }
-
-    /// Describes a callback; `name` says where it was passed, like `Node.subscribe(callback)`.
-    pub const fn callback(name: &'static str) -> Self {
-        MethodInfo { interface: "callback", interface_id: 0, index: 0, name }
-    }
-}
-
-impl fmt::Display for MethodInfo {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.interface_id == 0 { f.write_str(self.name) } else { write!(f, "{}.{}", self.interface, self.name) }
-    }
-}
-
-/// The client side of an interface: `Proxy<dyn Echo>` implements `Echo` by
-/// sending each call to the object's owner.
-pub struct Proxy<I: ?Sized> {
-    core: ProxyCore,
-    // `fn() -> Box<I>` keeps the proxy Send + Sync whatever `I` is.
-    _interface: PhantomData<fn() -> Box<I>>,
-}
-
-impl<I: ?Sized> Proxy<I> {
-    /// Wraps a remote reference.
-    pub fn new(core: ProxyCore) -> Self {
-        Proxy { core, _interface: PhantomData }
-    }
-
-    /// The remote reference.
-    pub fn core(&self) -> &ProxyCore {
-        &self.core
-    }
-
-    /// Starts a call of `method` on the remote object.
-    pub fn call(&self, method: &'static MethodInfo) -> OutgoingCall<'_> {
-        OutgoingCall::new(&self.core, method)
-    }
-}
-
-impl<I: ?Sized> fmt::Debug for Proxy<I> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_tuple("Proxy").field(&self.core).finish()
-    }
-}
-
-/// A shared local object handed back by a peer where a `Box<dyn Trait>` is
-/// expected: the generated code implements the trait for it by forwarding.
-pub struct Shared<T: ?Sized>(pub Arc<T>);
-
-impl<T: ?Sized> fmt::Debug for Shared<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Shared(..)")
-    }
-}
-
-/// FNV-1a, used by generated code to combine the fingerprints of supertraits.
-pub const fn combine_fingerprints(own: u64, supertraits: &[u64]) -> u64 {
-    let mut hash = own;
-    let mut i = 0;
-    while i < supertraits.len() {
-        let mut bytes = supertraits[i];
-        let mut j = 0;
-        while j < 8 {
-            hash ^= bytes & 0xff;
-            hash = hash.wrapping_mul(0x100000001b3);
-            bytes >>= 8;
-            j += 1;
-        }
-        i += 1;
-    }
-    hash
+/// The connection behind a proxy, or `None` for a local object.
+///
+/// ```
+/// # use multiprocess::ipc_interface;
+/// # #[ipc_interface]
+/// # pub trait Ping: Send + Sync { fn ping(&self) -> u32; }
+/// # struct Local;
+/// # impl Ping for Local { fn ping(&self) -> u32 { 7 } }
+/// let local: Box<dyn Ping> = Box::new(Local);
+/// assert!(multiprocess::connection_of(&*local).is_none());
+/// ```
+pub fn connection_of<I: ?Sized + Interface>(object: &I) -> Option<Connection> {
+    I::proxy_core(object).map(|core| Connection { inner: core.conn.clone() })
 }

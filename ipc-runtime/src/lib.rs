@@ -3,29 +3,42 @@
 //! boundary. Use it through the `multiprocess` facade crate, which also
 //! re-exports the macro.
 //!
-//! Modules, from the wire up: `codec` (the only place that names bincode),
-//! `protocol` (frames and headers), `connection` (control socket, one channel
-//! per calling thread, handle table), `call` (what generated code drives).
+//! Modules, from the wire up (each uses only those above it in this list):
+//! `error`, `codec` (the only place that names bincode), `render`,
+//! `protocol` (frames and headers), `contract` (method identity and
+//! fingerprints), `transport` (streams, and how a channel
+//! is opened for a calling thread), `handles` (the handle table), `conn` (a
+//! connection's life), `engine` (the 1:1 thread engine), `proxy` (remote
+//! references), `call` (what generated code drives), `interface` (what
+//! generated code implements), `objects` (how objects and callbacks cross),
+//! `bootstrap` (handshake and entry points), `listener` and `process`.
 
+mod bootstrap;
 pub mod bytes;
 mod call;
 mod codec;
-mod connection;
+mod conn;
+mod contract;
+mod engine;
 mod error;
+mod handles;
 mod interface;
 mod listener;
+mod objects;
 mod process;
 mod protocol;
+mod proxy;
 mod render;
+mod transport;
 
-pub use connection::{
-    Config, Connection, ConnectionStats, ProxyCore, connect_stream, connect_stream_with, connection_of,
-    current_connection, pair, pair_with, serve_stream, serve_stream_with,
-};
+pub use bootstrap::{connect_stream, connect_stream_with, pair, pair_with, serve_stream, serve_stream_with};
+pub use conn::{Config, Connection, ConnectionStats};
+pub use engine::current_connection;
 pub use error::Error;
-pub use interface::Interface;
+pub use interface::{Interface, connection_of};
 pub use listener::{ListenOptions, Listener, connect, connect_with, listen, listen_with};
 pub use process::{FD_VARIABLE, Spawned, serve_process, spawn_process, spawn_process_with};
+pub use proxy::ProxyCore;
 
 /// Serde, re-exported so that user types can derive `Serialize` and
 /// `Deserialize` without a direct dependency: write
@@ -38,12 +51,11 @@ pub use serde::{Deserialize, Serialize};
 #[doc(hidden)]
 pub mod __private {
     pub use crate::{
-        call::{
-            Callback, Decoder, Encoder, Export, Import, Incoming, OutgoingCall, RemoteCallback, Reply, expect,
-            into_result,
-        },
-        connection::ProxyCore,
+        call::{Decoder, Encoder, Export, Import, Incoming, OutgoingCall, Reply, expect, into_result},
+        contract::{MethodInfo, combine_fingerprints},
         error::Error,
-        interface::{Interface, MethodInfo, Proxy, Shared, combine_fingerprints},
+        interface::Interface,
+        objects::{Callback, RemoteCallback},
+        proxy::{Proxy, ProxyCore, Shared},
     };
 }

@@ -28,7 +28,8 @@ use std::{
 
 use crate::{
     Error, Interface,
-    connection::{Config, connect_stream_with, serve_stream_with},
+    bootstrap::{connect_stream_with, serve_stream_with},
+    conn::Config,
 };
 
 /// The longest path a Unix socket address can hold (`sun_path` less its NUL).

@@ -23,7 +23,9 @@ use std::{
 
 use crate::{
     Error, Interface,
-    connection::{Config, Connection, connect_stream_with, connection_of, serve_stream},
+    bootstrap::{connect_stream_with, serve_stream},
+    conn::{Config, Connection},
+    interface::connection_of,
 };
 
 /// The environment variable through which a spawned child learns the number of

@@ -1,0 +1,233 @@
+//! Starting a connection: the handshake, the control loop that runs for the
+//! connection's life, and the entry points that serve or connect over a
+//! stream ([`serve_stream`], [`connect_stream`], [`pair`]).
+
+use std::{
+    io::{self, Read},
+    net::Shutdown,
+    os::unix::net::UnixStream,
+    sync::Arc,
+    thread,
+};
+
+use crate::{
+    Error,
+    conn::{self, BOOTSTRAP, Config, Conn},
+    engine,
+    interface::Interface,
+    objects::ObjectTarget,
+    protocol::{self, Header, Hello, PROTOCOL_VERSION},
+    proxy::ProxyCore,
+    transport::{Transport, unix::UnixTransport},
+};
+
+/// Which side of the handshake we are.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Role {
+    /// Asked for the bootstrap interface; closes when its last proxy is dropped.
+    Client,
+    /// Serves the bootstrap object; lives until the peer goes away.
+    Server,
+}
+
+fn handshake<I: ?Sized + Interface>(control: &UnixStream, config: &Config) -> Result<(), Error> {
+    let ours = Hello { version: PROTOCOL_VERSION, interface: I::NAME.to_owned(), fingerprint: I::FINGERPRINT };
+    send_raw(control, &Header::Hello(ours.clone()))?;
+    control.set_read_timeout(Some(config.handshake_timeout))?;
+    // Exactly one frame is read here: what follows it (a first NewThread and
+    // the socket that travels with it) belongs to the control loop.
+    let body = match read_hello_frame(control) {
+        Ok(body) => body,
+        Err(Error::Io(error)) if matches!(error.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {
+            return Err(Error::Protocol(format!("no Hello from the peer within {:?}", config.handshake_timeout)));
+        }
+        Err(error) => return Err(error),
+    };
+    control.set_read_timeout(None)?;
+    let theirs = match protocol::split_frame(&body)? {
+        (Header::Hello(hello), _) => hello,
+        (other, _) => return Err(Error::Protocol(format!("expected Hello, got {other:?}"))),
+    };
+    if theirs.version != PROTOCOL_VERSION {
+        return Err(Error::ProtocolVersion { local: PROTOCOL_VERSION, remote: theirs.version });
+    }
+    if theirs != ours {
+        return Err(Error::InterfaceMismatch { local: ours.describe(), remote: theirs.describe() });
+    }
+    Ok(())
+}
+
+fn send_raw(stream: &UnixStream, header: &Header) -> Result<(), Error> {
+    let frame = protocol::simple_frame(header, &[], usize::MAX)?;
+    io::Write::write_all(&mut &*stream, &frame).map_err(protocol::io_to_error)
+}
+
+/// A Hello is small; a peer announcing more is not speaking our protocol.
+const MAX_HELLO: usize = 64 << 10;
+
+/// Reads exactly one frame, which must carry no blobs, and returns its inline part.
+fn read_hello_frame(mut control: &UnixStream) -> Result<Vec<u8>, Error> {
+    let mut word = [0; 4];
+    control.read_exact(&mut word).map_err(protocol::io_to_error)?;
+    let total = u32::from_le_bytes(word) as usize;
+    if total > MAX_HELLO {
+        return Err(Error::FrameTooLarge { size: total as u64, max: MAX_HELLO as u64 });
+    }
+    control.read_exact(&mut word).map_err(protocol::io_to_error)?;
+    let inline = u32::from_le_bytes(word) as usize;
+    // The rest: the inline part, then a blob count that must be zero.
+    if total != 4 + inline + 2 {
+        return Err(Error::Protocol("a Hello carries no blobs".into()));
+    }
+    let mut rest = vec![0; inline + 2];
+    control.read_exact(&mut rest).map_err(protocol::io_to_error)?;
+    if rest[inline..] != [0, 0] {
+        return Err(Error::Protocol("a Hello carries no blobs".into()));
+    }
+    rest.truncate(inline);
+    Ok(rest)
+}
+
+/// Reads the control stream until the connection ends, starting a partner
+/// thread for every new calling thread of the peer.
+fn control_loop(conn: &Arc<Conn>) -> Result<(), Error> {
+    conn::as_control_reader(|| {
+        let outcome = read_control(conn);
+        conn.close(outcome.clone());
+        outcome
+    })
+}
+
+fn read_control(conn: &Arc<Conn>) -> Result<(), Error> {
+    loop {
+        let control = match conn.transport.read_control() {
+            Ok(Some(control)) => control,
+            Ok(None) => break Ok(()),
+            Err(_) if conn.is_closed() => break Ok(()),
+            Err(Error::Disconnected) => break Ok(()),
+            Err(error) => break Err(error),
+        };
+        let header = match protocol::split_frame(&control.frame.inline) {
+            Ok((header, _)) => header,
+            Err(error) => break Err(error),
+        };
+        match header {
+            Header::NewThread { name } => match control.channel {
+                Some(stream) => engine::start_partner(conn, &name, stream),
+                None => break Err(Error::Protocol("NewThread without a socket".into())),
+            },
+            Header::ReleaseLater { object } => {
+                if let Some(target) = conn.unexport(object) {
+                    let _ = thread::Builder::new().name(format!("ipc-release-{}", conn.id)).spawn(move || drop(target));
+                }
+            }
+            Header::Goodbye => break Ok(()),
+            other => break Err(Error::Protocol(format!("unexpected frame on the control socket: {other:?}"))),
+        }
+    }
+}
+
+/// Serves `object` as the bootstrap object of a connection over `stream`, on
+/// the calling thread, until the peer goes away. Returns `Ok(())` when the
+/// peer closes in order, or the error that ended the connection.
+///
+/// This is what `pair`, `serve_process` and `listen` run for each connection;
+/// call it directly to serve over a socket you made yourself.
+///
+/// ```
+/// use std::os::unix::net::UnixStream;
+/// use multiprocess::ipc_interface;
+///
+/// #[ipc_interface]
+/// pub trait Ping: Send + Sync {
+///     fn ping(&self) -> u32;
+/// }
+/// struct Local;
+/// impl Ping for Local {
+///     fn ping(&self) -> u32 { 7 }
+/// }
+///
+/// let (a, b) = UnixStream::pair()?;
+/// let server = std::thread::spawn(move || multiprocess::serve_stream::<dyn Ping>(b, Box::new(Local)));
+/// let ping = multiprocess::connect_stream::<dyn Ping>(a)?;
+/// assert_eq!(ping.ping(), 7);
+/// drop(ping);
+/// server.join().unwrap()?;
+/// # Ok::<(), multiprocess::Error>(())
+/// ```
+pub fn serve_stream<I: ?Sized + Interface>(stream: UnixStream, object: Box<I>) -> Result<(), Error> {
+    serve_stream_with(stream, object, Config::default())
+}
+
+/// [`serve_stream`] with explicit [`Config`].
+pub fn serve_stream_with<I: ?Sized + Interface>(
+    stream: UnixStream,
+    object: Box<I>,
+    config: Config,
+) -> Result<(), Error> {
+    let conn = start::<I>(stream, config, Role::Server)?;
+    conn.table().insert(BOOTSTRAP, Arc::new(ObjectTarget::<I> { object: Arc::from(object) }));
+    control_loop(&conn)
+}
+
+/// Connects to a peer that serves interface `I` on `stream` and returns a proxy
+/// for its bootstrap object. The connection closes when the last proxy from it
+/// is dropped.
+pub fn connect_stream<I: ?Sized + Interface>(stream: UnixStream) -> Result<Box<I>, Error> {
+    connect_stream_with(stream, Config::default())
+}
+
+/// [`connect_stream`] with explicit [`Config`].
+pub fn connect_stream_with<I: ?Sized + Interface>(stream: UnixStream, config: Config) -> Result<Box<I>, Error> {
+    let conn = start::<I>(stream, config, Role::Client)?;
+    let core = ProxyCore::new(conn.clone(), BOOTSTRAP);
+    let reader = conn.clone();
+    thread::Builder::new().name(format!("ipc-control-{}", conn.id)).spawn(move || control_loop(&reader))?;
+    Ok(I::from_proxy(core))
+}
+
+fn start<I: ?Sized + Interface>(stream: UnixStream, config: Config, role: Role) -> Result<Arc<Conn>, Error> {
+    if let Err(error) = handshake::<I>(&stream, &config) {
+        let _ = send_raw(&stream, &Header::Goodbye);
+        let _ = stream.shutdown(Shutdown::Both);
+        return Err(error);
+    }
+    let transport: Box<dyn Transport> = Box::new(UnixTransport::new(stream, config.max_frame_bytes.min(1 << 20)));
+    let conn = Conn::new(transport, config, role == Role::Client);
+    tracing::debug!(target: "ipc", conn = conn.id, interface = I::NAME, "connected");
+    Ok(conn)
+}
+
+/// Serves `object` on one end of a socketpair, in this process, and returns a
+/// proxy for it on the other end: every call crosses a real socket. For tests
+/// and benchmarks.
+///
+/// ```
+/// use multiprocess::ipc_interface;
+///
+/// #[ipc_interface]
+/// pub trait Echo: Send + Sync {
+///     fn echo(&self, message: String) -> String;
+/// }
+/// struct Local;
+/// impl Echo for Local {
+///     fn echo(&self, message: String) -> String { message }
+/// }
+///
+/// let echo = multiprocess::pair::<dyn Echo>(Box::new(Local))?;
+/// assert_eq!(echo.echo("hi".into()), "hi");
+/// # Ok::<(), multiprocess::Error>(())
+/// ```
+pub fn pair<I: ?Sized + Interface>(object: Box<I>) -> Result<Box<I>, Error> {
+    pair_with(object, Config::default())
+}
+
+/// [`pair`] with explicit [`Config`].
+pub fn pair_with<I: ?Sized + Interface>(object: Box<I>, config: Config) -> Result<Box<I>, Error> {
+    let (client, server) = UnixStream::pair()?;
+    let server_config = config.clone();
+    thread::Builder::new()
+        .name("ipc-pair-server".into())
+        .spawn(move || serve_stream_with::<I>(server, object, server_config))?;
+    connect_stream_with::<I>(client, config)
+}

@@ -1,0 +1,325 @@
+//! A connection's life: its transport, what it exports, the streams of its
+//! calling threads, and how it closes.
+
+use std::{
+    any::Any,
+    cell::Cell,
+    collections::VecDeque,
+    fmt,
+    sync::{
+        Arc, Condvar, Mutex, MutexGuard, Weak,
+        atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering},
+    },
+    thread,
+    time::Duration,
+};
+
+use crate::{
+    Error,
+    handles::Handles,
+    protocol::{self, Header, MethodId, OutFrame},
+    transport::{Stream, Transport},
+};
+
+/// Settings of a connection.
+///
+/// ```
+/// let config = multiprocess::Config { max_frame_bytes: 1 << 20, ..Default::default() };
+/// assert_eq!(config.max_frame_bytes, 1 << 20);
+/// ```
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Frames announcing more bytes than this are refused before anything is
+    /// allocated for them, and the connection is closed.
+    pub max_frame_bytes: usize,
+    /// How long to wait for the peer's `Hello`.
+    pub handshake_timeout: Duration,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config { max_frame_bytes: 256 << 20, handshake_timeout: Duration::from_secs(10) }
+    }
+}
+
+/// Counts of what a connection holds, for tests and operators.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ConnectionStats {
+    /// Objects and callbacks this side exported to the peer and still keeps alive.
+    pub exported_objects: usize,
+    /// Proxies this side holds for objects the peer owns.
+    pub proxies: usize,
+    /// Partner threads this side runs for the peer's calling threads.
+    pub partner_threads: usize,
+}
+
+/// The object id the bootstrap object has on every connection.
+pub(crate) const BOOTSTRAP: u64 = 0;
+
+/// One call being served, as the engine hands it to a [`Target`]: the
+/// arguments as received, and the reply frame the result is encoded into.
+pub(crate) struct CallFrame<'a> {
+    pub(crate) object: u64,
+    pub(crate) method: MethodId,
+    pub(crate) args: &'a [u8],
+    pub(crate) blobs: &'a mut VecDeque<Vec<u8>>,
+    pub(crate) out: &'a mut OutFrame<'static>,
+    /// Proxies the reply mentions; they must outlive the reply (see `Encoder`).
+    pub(crate) keep: Vec<Box<dyn Any + Send>>,
+}
+
+/// What an exported object or callback is to the runtime.
+pub(crate) trait Target: Send + Sync + 'static {
+    fn dispatch(&self, conn: &Arc<Conn>, call: &mut CallFrame<'_>) -> Result<(), Error>;
+    fn as_any(&self) -> &dyn Any;
+}
+
+static NEXT_CONNECTION: AtomicU64 = AtomicU64::new(1);
+
+thread_local! {
+    /// Set on the thread that reads a connection's control stream.
+    static CONTROL_READER: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Marks the current thread as a control reader while `body` runs.
+pub(crate) fn as_control_reader<T>(body: impl FnOnce() -> T) -> T {
+    let _ = CONTROL_READER.try_with(|flag| flag.set(true));
+    let result = body();
+    let _ = CONTROL_READER.try_with(|flag| flag.set(false));
+    result
+}
+
+fn is_control_reader() -> bool {
+    CONTROL_READER.try_with(Cell::get).unwrap_or(false)
+}
+
+pub(crate) struct Conn {
+    pub(crate) id: u64,
+    pub(crate) transport: Box<dyn Transport>,
+    table: Mutex<Handles<dyn Target>>,
+    channels: Mutex<Vec<Weak<dyn Stream>>>,
+    closed: AtomicBool,
+    outcome: Mutex<Option<Result<(), Error>>>,
+    closed_signal: Condvar,
+    /// Proxies and handles that keep a client connection open.
+    holds: AtomicUsize,
+    close_when_unused: bool,
+    pub(crate) proxies: AtomicUsize,
+    pub(crate) partners: AtomicUsize,
+    /// Run once the connection has closed, off the reader thread.
+    closers: Mutex<Vec<Box<dyn FnOnce() + Send>>>,
+    pub(crate) config: Config,
+}
+
+impl fmt::Debug for Conn {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Connection").field("id", &self.id).field("closed", &self.is_closed()).finish()
+    }
+}
+
+impl Conn {
+    pub(crate) fn new(transport: Box<dyn Transport>, config: Config, close_when_unused: bool) -> Arc<Conn> {
+        Arc::new(Conn {
+            id: NEXT_CONNECTION.fetch_add(1, Ordering::Relaxed),
+            transport,
+            table: Mutex::new(Handles::new(BOOTSTRAP + 1)),
+            channels: Mutex::new(Vec::new()),
+            closed: AtomicBool::new(false),
+            outcome: Mutex::new(None),
+            closed_signal: Condvar::new(),
+            holds: AtomicUsize::new(0),
+            close_when_unused,
+            proxies: AtomicUsize::new(0),
+            partners: AtomicUsize::new(0),
+            closers: Mutex::new(Vec::new()),
+            config,
+        })
+    }
+
+    pub(crate) fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn table(&self) -> MutexGuard<'_, Handles<dyn Target>> {
+        // A panic never happens while the table is locked, but a poisoned lock
+        // must not take the connection down with it.
+        self.table.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    pub(crate) fn stats(&self) -> ConnectionStats {
+        ConnectionStats {
+            exported_objects: self.table().len(),
+            proxies: self.proxies.load(Ordering::Acquire),
+            partner_threads: self.partners.load(Ordering::Acquire),
+        }
+    }
+
+    /// Exports `target` with one remote reference and returns its id.
+    pub(crate) fn export(&self, target: Arc<dyn Target>) -> u64 {
+        self.table().export(target)
+    }
+
+    pub(crate) fn lookup(&self, id: u64) -> Option<Arc<dyn Target>> {
+        self.table().get(id)
+    }
+
+    /// Removes an export; the caller drops it outside the lock.
+    pub(crate) fn unexport(&self, id: u64) -> Option<Arc<dyn Target>> {
+        self.table().remove(id)
+    }
+
+    pub(crate) fn hold(&self) {
+        self.holds.fetch_add(1, Ordering::AcqRel);
+    }
+
+    pub(crate) fn release_hold(&self) {
+        if self.holds.fetch_sub(1, Ordering::AcqRel) == 1 && self.close_when_unused {
+            self.close(Ok(()));
+        }
+    }
+
+    /// Remembers a channel's stream, so that closing shuts it down. If the
+    /// connection closed meanwhile, shuts it down at once.
+    pub(crate) fn register_channel(&self, stream: &Arc<dyn Stream>) {
+        let mut channels = self.channels.lock().unwrap_or_else(|p| p.into_inner());
+        channels.retain(|c| c.strong_count() > 0);
+        channels.push(Arc::downgrade(stream));
+        drop(channels);
+        if self.is_closed() {
+            // Closed while we were registering: make sure nobody waits on it.
+            stream.shutdown();
+        }
+    }
+
+    /// Sends a frame that is only a header on the control stream.
+    pub(crate) fn send_control(&self, header: &Header) -> Result<(), Error> {
+        let frame = protocol::simple_frame(header, &[], self.config.max_frame_bytes)?;
+        self.transport.send_control(&frame)
+    }
+
+    /// Closes the connection: every channel is shut down, so every call in flight
+    /// fails at once, and every exported object is dropped, newest first.
+    pub(crate) fn close(&self, outcome: Result<(), Error>) {
+        if self.closed.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        match &outcome {
+            Ok(()) => tracing::debug!(target: "ipc", conn = self.id, "connection closed"),
+            Err(error) => tracing::warn!(target: "ipc", conn = self.id, %error, "connection closed"),
+        }
+        let _ = self.send_control(&Header::Goodbye);
+        self.transport.shutdown();
+        for channel in self.channels.lock().unwrap_or_else(|p| p.into_inner()).drain(..) {
+            if let Some(channel) = channel.upgrade() {
+                channel.shutdown();
+            }
+        }
+        let orphans = self.table().drain_newest_first();
+        let closers = std::mem::take(&mut *self.closers.lock().unwrap_or_else(|p| p.into_inner()));
+        let teardown = move || {
+            for orphan in orphans {
+                drop(orphan);
+            }
+            closers.into_iter().for_each(|closer| closer());
+        };
+        if is_control_reader() {
+            // User Drop code never runs on a thread that reads a socket.
+            let spawned = thread::Builder::new().name(format!("ipc-close-{}", self.id)).spawn(teardown);
+            if let Err(error) = spawned {
+                tracing::error!(target: "ipc", conn = self.id, %error, "could not start a thread to drop orphaned objects");
+            }
+        } else {
+            teardown();
+        }
+        *self.outcome.lock().unwrap_or_else(|p| p.into_inner()) = Some(outcome);
+        self.closed_signal.notify_all();
+    }
+
+    /// Runs `closer` once the connection has closed (at once if it has).
+    pub(crate) fn on_close(&self, closer: Box<dyn FnOnce() + Send>) {
+        let mut closers = self.closers.lock().unwrap_or_else(|p| p.into_inner());
+        if self.is_closed() {
+            drop(closers);
+            closer();
+        } else {
+            closers.push(closer);
+        }
+    }
+
+    pub(crate) fn wait_closed(&self, timeout: Option<Duration>) -> Option<Result<(), Error>> {
+        let outcome = self.outcome.lock().unwrap_or_else(|p| p.into_inner());
+        let outcome = match timeout {
+            None => self.closed_signal.wait_while(outcome, |o| o.is_none()).unwrap_or_else(|p| p.into_inner()),
+            Some(timeout) => {
+                self.closed_signal
+                    .wait_timeout_while(outcome, timeout, |o| o.is_none())
+                    .unwrap_or_else(|p| p.into_inner())
+                    .0
+            }
+        };
+        outcome.clone()
+    }
+}
+
+/// A handle on a connection: statistics, and a way to close it.
+///
+/// ```
+/// use multiprocess::ipc_interface;
+///
+/// #[ipc_interface]
+/// pub trait Ping: Send + Sync {
+///     fn ping(&self) -> u32;
+/// }
+/// struct Local;
+/// impl Ping for Local {
+///     fn ping(&self) -> u32 { 7 }
+/// }
+///
+/// let ping = multiprocess::pair::<dyn Ping>(Box::new(Local))?;
+/// assert_eq!(ping.ping(), 7);
+/// let connection = multiprocess::connection_of(&*ping).expect("a proxy");
+/// assert_eq!(connection.stats().proxies, 1);
+/// connection.close();
+/// assert!(connection.is_closed());
+/// # Ok::<(), multiprocess::Error>(())
+/// ```
+#[derive(Clone)]
+pub struct Connection {
+    pub(crate) inner: Arc<Conn>,
+}
+
+impl fmt::Debug for Connection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.inner.fmt(f)
+    }
+}
+
+impl Connection {
+    /// A process-unique number, as shown in `ipc` log events.
+    pub fn id(&self) -> u64 {
+        self.inner.id
+    }
+
+    /// What the connection holds right now.
+    pub fn stats(&self) -> ConnectionStats {
+        self.inner.stats()
+    }
+
+    /// Whether the connection has closed.
+    pub fn is_closed(&self) -> bool {
+        self.inner.is_closed()
+    }
+
+    /// Closes the connection: calls in flight fail with [`Error::Disconnected`],
+    /// every proxy from the peer turns dead, and every object exported to the
+    /// peer is dropped, newest first.
+    pub fn close(&self) {
+        self.inner.close(Ok(()));
+    }
+
+    /// Waits up to `timeout` for the connection to close, and returns why it
+    /// closed: `Ok(())` for an orderly close, or the error that ended it.
+    pub fn wait_closed(&self, timeout: Duration) -> Option<Result<(), Error>> {
+        self.inner.wait_closed(Some(timeout))
+    }
+}

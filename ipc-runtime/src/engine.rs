@@ -1,0 +1,426 @@
+//! The 1:1 thread engine. Every thread that calls into a connection has a
+//! channel of its own (a *link*); the peer serves it with one partner thread.
+//! A thread waiting for a reply reads its own channel, so a reply wakes
+//! exactly the thread that waits for it, and a callback the partner makes
+//! meanwhile arrives on the same channel and runs on the waiting thread.
+
+use std::{
+    any::Any,
+    cell::{Cell, RefCell},
+    panic::{self, AssertUnwindSafe},
+    rc::Rc,
+    sync::{Arc, atomic::Ordering},
+    thread,
+};
+
+use crate::{
+    Error,
+    conn::{CallFrame, Conn, Connection},
+    error::Fault,
+    protocol::{self, FrameReader, Header, InFrame, MethodId, OutFrame},
+    transport::Stream,
+};
+
+/// The dispatcher of a borrowed object, lent for the duration of one call.
+pub(crate) type Lent<'a> = dyn Fn(&Arc<Conn>, &mut CallFrame<'_>) -> Result<(), Error> + 'a;
+
+thread_local! {
+    /// This thread's channel on each connection it talks to.
+    static LINKS: RefCell<Vec<Rc<Link>>> = const { RefCell::new(Vec::new()) };
+    /// The connections whose calls this thread is serving, innermost last.
+    static SERVING: RefCell<Vec<Arc<Conn>>> = const { RefCell::new(Vec::new()) };
+}
+
+/// One thread's end of a channel.
+pub(crate) struct Link {
+    pub(crate) conn: Arc<Conn>,
+    stream: Arc<dyn Stream>,
+    reader: RefCell<FrameReader>,
+    next_call: Cell<u64>,
+    /// A frame buffer kept between calls; nested calls take a fresh one.
+    spare: Cell<Vec<u8>>,
+}
+
+impl Link {
+    fn new(conn: Arc<Conn>, stream: Arc<dyn Stream>) -> Rc<Link> {
+        let max = conn.config.max_frame_bytes;
+        Rc::new(Link {
+            conn,
+            stream,
+            reader: RefCell::new(FrameReader::new(max)),
+            next_call: Cell::new(1),
+            spare: Cell::new(Vec::new()),
+        })
+    }
+
+    /// The current thread's link to `conn`, opening a channel on first use.
+    pub(crate) fn current(conn: &Arc<Conn>) -> Result<Rc<Link>, Error> {
+        let found = LINKS
+            .try_with(|links| links.borrow().iter().find(|link| Arc::ptr_eq(&link.conn, conn)).cloned())
+            .map_err(|_| Error::Disconnected)?;
+        if let Some(link) = found {
+            return Ok(link);
+        }
+        let link = Link::new(conn.clone(), open_channel(conn)?);
+        LINKS
+            .try_with(|links| {
+                let mut links = links.borrow_mut();
+                links.retain(|link| !link.conn.is_closed());
+                links.push(link.clone());
+            })
+            .map_err(|_| Error::Disconnected)?;
+        Ok(link)
+    }
+
+    pub(crate) fn next_call_id(&self) -> u64 {
+        let id = self.next_call.get();
+        self.next_call.set(id + 1);
+        id
+    }
+
+    pub(crate) fn take_buffer(&self) -> Vec<u8> {
+        self.spare.take()
+    }
+
+    pub(crate) fn give_buffer(&self, mut buf: Vec<u8>) {
+        // Keep a modest buffer around; a huge one would pin memory per thread.
+        if buf.capacity() <= 1 << 20 {
+            buf.clear();
+            self.spare.set(buf);
+        }
+    }
+
+    /// Sends a finished frame.
+    pub(crate) fn send(&self, frame: &OutFrame<'_>) -> Result<(), Error> {
+        if self.conn.is_closed() {
+            return Err(Error::Disconnected);
+        }
+        frame.write_to(&*self.stream)
+    }
+
+    /// Serves frames on this channel until the reply to call `id` arrives, and
+    /// returns it with the offset of what follows its header. With `None`,
+    /// serves until the channel ends (a partner thread's life).
+    ///
+    /// Calls and releases of the `lent` objects are served from that list;
+    /// everything else from the connection's table.
+    pub(crate) fn wait(
+        &self,
+        until: Option<u64>,
+        lent: &[(u64, &Lent<'_>)],
+    ) -> Result<Option<(InFrame, usize)>, Error> {
+        loop {
+            let frame = self.reader.borrow_mut().read(&*self.stream);
+            let mut frame = match frame {
+                Ok(Some(frame)) => frame,
+                Ok(None) => return if until.is_some() { Err(Error::Disconnected) } else { Ok(None) },
+                Err(error) => {
+                    if self.conn.is_closed() {
+                        return Err(Error::Disconnected);
+                    }
+                    // An oversized or broken frame on any channel ends the connection.
+                    if !matches!(error, Error::Disconnected) {
+                        self.conn.close(Err(error.clone()));
+                    }
+                    return Err(error);
+                }
+            };
+            let (header, used) = match protocol::split_frame(&frame.inline) {
+                Ok((header, rest)) => {
+                    let used = frame.inline.len() - rest.len();
+                    (header, used)
+                }
+                Err(error) => {
+                    self.conn.close(Err(error.clone()));
+                    return Err(error);
+                }
+            };
+            match header {
+                Header::Return { id, outcome } if Some(id) == until => {
+                    return match outcome {
+                        Ok(()) => Ok(Some((frame, used))),
+                        Err(fault) => Err(Error::from(fault)),
+                    };
+                }
+                Header::Call { id, object, method } => {
+                    let InFrame { inline, blobs } = &mut frame;
+                    self.serve_call(id, object, method, (&inline[used..], blobs), lent)?
+                }
+                Header::Release { id, object } => self.serve_release(id, object, lent)?,
+                other => {
+                    let error = Error::Protocol(format!("unexpected frame on a call channel: {other:?}"));
+                    self.conn.close(Err(error.clone()));
+                    return Err(error);
+                }
+            }
+        }
+    }
+
+    fn serve_call(
+        &self,
+        id: u64,
+        object: u64,
+        method: MethodId,
+        (args, blobs): (&[u8], &mut std::collections::VecDeque<Vec<u8>>),
+        lent: &[(u64, &Lent<'_>)],
+    ) -> Result<(), Error> {
+        let mut out = OutFrame::start(self.take_buffer(), &Header::Return { id, outcome: Ok(()) })?;
+        let mut keep = Vec::new();
+        let lent = lent.iter().find(|(lent, _)| *lent == object).map(|(_, dispatch)| *dispatch);
+        let exported = if lent.is_none() { self.conn.lookup(object) } else { None };
+        let dispatch: Option<&Lent<'_>> = match (&lent, &exported) {
+            (Some(lent), _) => Some(*lent),
+            (None, Some(target)) => Some(&|conn: &Arc<Conn>, call: &mut CallFrame<'_>| target.dispatch(conn, call)),
+            (None, None) => None,
+        };
+        let result = match dispatch {
+            None => Err(Error::UnknownObject(object)),
+            Some(dispatch) => {
+                let _serving = ServingGuard::enter(&self.conn);
+                let mut call = CallFrame { object, method, args, blobs, out: &mut out, keep: Vec::new() };
+                let result = match panic::catch_unwind(AssertUnwindSafe(|| dispatch(&self.conn, &mut call))) {
+                    Ok(result) => result,
+                    Err(payload) => {
+                        let message = panic_message(&*payload);
+                        tracing::debug!(target: "ipc", conn = self.conn.id, %message, "method panicked");
+                        Err(Error::RemotePanic(message))
+                    }
+                };
+                keep = std::mem::take(&mut call.keep);
+                result
+            }
+        };
+        let finished = result.and_then(|()| out.finish(self.conn.config.max_frame_bytes));
+        if let Err(error) = finished {
+            out.restart(&Header::Return { id, outcome: Err(Fault::from(error)) })?;
+            out.finish(self.conn.config.max_frame_bytes)?;
+        }
+        let sent = self.send(&out);
+        self.give_buffer(out.into_buffer());
+        // Releases of proxies the reply mentioned go after it, never before.
+        drop(keep);
+        sent
+    }
+
+    fn serve_release(&self, id: u64, object: u64, lent: &[(u64, &Lent<'_>)]) -> Result<(), Error> {
+        // A lent object is the caller's to keep: its proxy going away is all there is.
+        let lent = lent.iter().any(|(lent, _)| *lent == object);
+        let outcome = match if lent { None } else { self.conn.unexport(object) } {
+            None if lent => Ok(()),
+            Some(target) => {
+                // The owner's Drop runs here, on a thread that runs user code,
+                // before the releasing side's drop returns.
+                let dropped = panic::catch_unwind(AssertUnwindSafe(move || drop(target)));
+                dropped.map_err(|payload| Fault::Panic(panic_message(&*payload)))
+            }
+            None => Err(Fault::UnknownObject(object)),
+        };
+        let frame = protocol::simple_frame(&Header::Return { id, outcome }, &[], self.conn.config.max_frame_bytes)?;
+        self.send_raw(&frame)
+    }
+
+    fn send_raw(&self, frame: &[u8]) -> Result<(), Error> {
+        std::io::Write::write_all(&mut &*self.stream, frame).map_err(protocol::io_to_error)
+    }
+}
+
+/// Opens a channel for the current thread: the peer starts its partner thread.
+fn open_channel(conn: &Arc<Conn>) -> Result<Arc<dyn Stream>, Error> {
+    if conn.is_closed() {
+        return Err(Error::Disconnected);
+    }
+    let name = thread::current().name().unwrap_or("unnamed").to_owned();
+    let announce = protocol::simple_frame(&Header::NewThread { name }, &[], conn.config.max_frame_bytes)?;
+    let stream = conn.transport.open_channel(&announce)?;
+    conn.register_channel(&stream);
+    Ok(stream)
+}
+
+/// Starts the partner thread of a peer's calling thread `name`, serving `stream`.
+pub(crate) fn start_partner(conn: &Arc<Conn>, name: &str, stream: Arc<dyn Stream>) {
+    conn.register_channel(&stream);
+    if conn.is_closed() {
+        return;
+    }
+    conn.partners.fetch_add(1, Ordering::AcqRel);
+    let partner_conn = conn.clone();
+    let spawned = thread::Builder::new().name(format!("ipc:{name}")).spawn(move || {
+        let conn = partner_conn;
+        let link = Link::new(conn.clone(), stream);
+        let _ = LINKS.try_with(|links| links.borrow_mut().push(link.clone()));
+        tracing::trace!(target: "ipc", conn = conn.id, "partner thread started");
+        if let Err(error) = link.wait(None, &[]) {
+            tracing::debug!(target: "ipc", conn = conn.id, %error, "partner thread ends");
+        }
+        let _ = LINKS.try_with(|links| links.borrow_mut().retain(|l| !Rc::ptr_eq(l, &link)));
+        conn.partners.fetch_sub(1, Ordering::AcqRel);
+    });
+    if let Err(error) = spawned {
+        conn.partners.fetch_sub(1, Ordering::AcqRel);
+        tracing::error!(target: "ipc", conn = conn.id, %error, "could not start a partner thread");
+    }
+}
+
+/// Drops one remote reference to the peer's object `object`, and waits until
+/// the peer has dropped the object if that was the last.
+pub(crate) fn release(conn: &Arc<Conn>, object: u64) -> Result<(), Error> {
+    let link = match Link::current(conn) {
+        Ok(link) => link,
+        Err(_) if !conn.is_closed() => {
+            // This thread is exiting and cannot open a channel: release
+            // without waiting, through the control stream.
+            return conn.send_control(&Header::ReleaseLater { object });
+        }
+        Err(error) => return Err(error),
+    };
+    let id = link.next_call_id();
+    let frame = protocol::simple_frame(&Header::Release { id, object }, &[], conn.config.max_frame_bytes)?;
+    link.send_raw(&frame)?;
+    link.wait(Some(id), &[]).map(drop)
+}
+
+struct ServingGuard;
+
+impl ServingGuard {
+    fn enter(conn: &Arc<Conn>) -> ServingGuard {
+        let _ = SERVING.try_with(|serving| serving.borrow_mut().push(conn.clone()));
+        ServingGuard
+    }
+}
+
+impl Drop for ServingGuard {
+    fn drop(&mut self) {
+        let _ = SERVING.try_with(|serving| serving.borrow_mut().pop());
+    }
+}
+
+fn panic_message(payload: &(dyn Any + Send)) -> String {
+    if let Some(message) = payload.downcast_ref::<&str>() {
+        (*message).to_owned()
+    } else if let Some(message) = payload.downcast_ref::<String>() {
+        message.clone()
+    } else {
+        "a panic with a non-string payload".to_owned()
+    }
+}
+
+/// The connection whose call the current thread is serving (innermost, when
+/// calls nest), or `None` outside a remote call.
+///
+/// ```
+/// assert!(multiprocess::current_connection().is_none());
+/// ```
+pub fn current_connection() -> Option<Connection> {
+    let inner = SERVING.try_with(|serving| serving.borrow().last().cloned()).ok().flatten();
+    inner.map(|inner| Connection { inner })
+}
+
+/// Serves a channel until it ends, as a partner thread would.
+#[cfg(test)]
+pub(crate) fn serve_channel_for_test(conn: Arc<Conn>, stream: Arc<dyn Stream>) {
+    let _ = Link::new(conn, stream).wait(None, &[]);
+}
+
+#[cfg(test)]
+mod tests {
+    use std::{io::Write, net::Shutdown, os::unix::net::UnixStream, sync::Arc, thread, time::Duration};
+
+    use super::*;
+    use crate::{
+        codec,
+        conn::{Config, Target},
+        transport::unix::UnixTransport,
+    };
+
+    /// A connection and a channel whose peer end the test drives by hand.
+    fn link() -> ((Arc<Conn>, Arc<dyn Stream>), UnixStream) {
+        let (control, _peer_control) = UnixStream::pair().unwrap();
+        let conn = Conn::new(Box::new(UnixTransport::new(control, 1 << 20)), Config::default(), false);
+        let (ours, theirs) = UnixStream::pair().unwrap();
+        theirs.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        ((conn, Arc::new(ours)), theirs)
+    }
+
+    /// Serves the channel on a thread of its own, as a partner thread would.
+    fn serve(
+        (conn, stream): (Arc<Conn>, Arc<dyn Stream>),
+        until: Option<u64>,
+    ) -> thread::JoinHandle<Result<(), Error>> {
+        thread::spawn(move || Link::new(conn, stream).wait(until, &[]).map(drop))
+    }
+
+    fn frame(header: &Header, payload: &[u8]) -> Vec<u8> {
+        protocol::simple_frame(header, payload, 1 << 20).unwrap()
+    }
+
+    fn reply(reader: &mut FrameReader, peer: &UnixStream) -> Header {
+        let frame = reader.read(peer).unwrap().expect("a reply");
+        protocol::split_frame(&frame.inline).unwrap().0
+    }
+
+    /// Answers every call with the sum of two u32 arguments.
+    struct Adder;
+
+    impl Target for Adder {
+        fn dispatch(&self, _conn: &Arc<Conn>, call: &mut CallFrame<'_>) -> Result<(), Error> {
+            match call.method {
+                MethodId { interface: 7, index: 0 } => {
+                    let (a, used): (u32, usize) = codec::decode_from(call.args, "a")?;
+                    let (b, _): (u32, usize) = codec::decode_from(&call.args[used..], "b")?;
+                    codec::encode_into(&mut call.out.inline, &(a + b), "result")
+                }
+                _ => Err(Error::UnknownMethod { interface: "Adder".into(), method: "?".into() }),
+            }
+        }
+
+        fn as_any(&self) -> &dyn Any {
+            self
+        }
+    }
+
+    #[test]
+    fn unknown_objects_methods_and_bad_arguments_get_error_replies() {
+        let (link, mut peer) = link();
+        let id = link.0.export(Arc::new(Adder));
+        let mut args = Vec::new();
+        codec::encode_into(&mut args, &2u32, "a").unwrap();
+        codec::encode_into(&mut args, &3u32, "b").unwrap();
+        let add = MethodId { interface: 7, index: 0 };
+        peer.write_all(&frame(&Header::Call { id: 1, object: id, method: add }, &args)).unwrap();
+        peer.write_all(&frame(&Header::Call { id: 2, object: 99, method: add }, &args)).unwrap();
+        peer.write_all(&frame(&Header::Call { id: 3, object: id, method: MethodId { interface: 7, index: 9 } }, &[]))
+            .unwrap();
+        peer.write_all(&frame(&Header::Call { id: 4, object: id, method: add }, &[0xff])).unwrap();
+        peer.write_all(&frame(&Header::Release { id: 5, object: 1234 }, &[])).unwrap();
+        drop(peer.try_clone().unwrap().shutdown(Shutdown::Write));
+        let server = serve(link, None);
+        let replies = &mut FrameReader::new(1 << 20);
+        assert!(matches!(reply(replies, &peer), Header::Return { id: 1, outcome: Ok(()) }));
+        assert!(matches!(reply(replies, &peer), Header::Return { id: 2, outcome: Err(Fault::UnknownObject(99)) }));
+        assert!(matches!(reply(replies, &peer), Header::Return { id: 3, outcome: Err(Fault::UnknownMethod { .. }) }));
+        assert!(matches!(reply(replies, &peer), Header::Return { id: 4, outcome: Err(Fault::Decode { .. }) }));
+        assert!(matches!(reply(replies, &peer), Header::Return { id: 5, outcome: Err(Fault::UnknownObject(1234)) }));
+        let _ = server.join().expect("the serving thread did not panic");
+    }
+
+    #[test]
+    fn garbage_on_a_channel_closes_the_connection_without_panicking() {
+        for garbage in [&[0xff, 0xff, 0xff, 0xff][..], &[3, 0, 0, 0, 0xde, 0xad, 0xbe], &[2, 0, 0, 0, 9, 9]] {
+            let (link, mut peer) = link();
+            peer.write_all(garbage).unwrap();
+            drop(peer.try_clone().unwrap().shutdown(Shutdown::Write));
+            let conn = link.0.clone();
+            let outcome = serve(link, None).join().expect("no panic");
+            assert!(outcome.is_err(), "{garbage:?} was accepted");
+            assert!(conn.is_closed());
+        }
+    }
+
+    #[test]
+    fn a_return_for_another_call_is_a_protocol_error() {
+        let (link, mut peer) = link();
+        peer.write_all(&frame(&Header::Return { id: 42, outcome: Ok(()) }, &[])).unwrap();
+        let outcome = serve(link, Some(1)).join().expect("no panic");
+        assert!(matches!(outcome, Err(Error::Protocol(_))), "{outcome:?}");
+    }
+}

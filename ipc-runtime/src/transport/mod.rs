@@ -1,0 +1,74 @@
+//! The seam between the engine and the operating system: a duplex byte
+//! [`Stream`], and a [`Transport`] that carries a connection's control stream
+//! and opens a channel for each calling thread.
+//!
+//! Everything above this module speaks frames over `dyn Stream`; only the
+//! files below it name sockets, pipes or descriptors.
+
+use std::{
+    fmt,
+    io::{self, IoSlice, Read, Write},
+    sync::Arc,
+};
+
+use crate::{Error, protocol::InFrame};
+
+pub(crate) mod unix;
+
+/// A duplex byte stream to the peer.
+///
+/// Reads and writes take `&self`, so that one thread can block in a read
+/// while another writes or shuts the stream down. [`Stream::shutdown`] must
+/// wake every thread blocked on the stream, in either direction.
+pub(crate) trait Stream: Send + Sync + 'static {
+    fn read(&self, buf: &mut [u8]) -> io::Result<usize>;
+    fn write_vectored(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize>;
+    /// Ends the stream both ways and wakes every blocked reader and writer.
+    fn shutdown(&self);
+}
+
+impl fmt::Debug for dyn Stream {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Stream")
+    }
+}
+
+impl Read for &dyn Stream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        Stream::read(*self, buf)
+    }
+}
+
+impl Write for &dyn Stream {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        Stream::write_vectored(*self, &[IoSlice::new(buf)])
+    }
+
+    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        Stream::write_vectored(*self, bufs)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// One frame read from the control stream, with the channel that came with it
+/// (a `NewThread` frame brings the stream its partner thread will serve).
+pub(crate) struct ControlFrame {
+    pub(crate) frame: InFrame,
+    pub(crate) channel: Option<Arc<dyn Stream>>,
+}
+
+/// How one connection reaches its peer.
+pub(crate) trait Transport: Send + Sync + 'static {
+    /// Writes one whole control frame; concurrent writers are serialised.
+    fn send_control(&self, frame: &[u8]) -> Result<(), Error>;
+    /// Opens a channel for the calling thread. `announce` is the `NewThread`
+    /// frame that tells the peer to start a partner thread for it.
+    fn open_channel(&self, announce: &[u8]) -> Result<Arc<dyn Stream>, Error>;
+    /// Reads the next control frame; `Ok(None)` is a clean end of stream.
+    fn read_control(&self) -> Result<Option<ControlFrame>, Error>;
+    /// Ends the control stream both ways, waking its reader.
+    fn shutdown(&self);
+}
