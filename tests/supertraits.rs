@@ -85,9 +85,64 @@ fn supertrait_methods_reach_lent_returned_and_shared_objects() {
 }
 
 #[test]
-fn the_fingerprint_covers_the_supertraits() {
-    assert_ne!(<dyn Greeter as Interface>::FINGERPRINT, <dyn Named as Interface>::FINGERPRINT);
-    assert!(<dyn Greeter as Interface>::handles(<dyn Named as Interface>::ID));
-    assert!(<dyn Greeter as Interface>::handles(<dyn Tagged as Interface>::ID));
-    assert!(!<dyn Named as Interface>::handles(<dyn Greeter as Interface>::ID));
+fn the_contract_covers_the_supertraits_and_routing_follows_method_names() {
+    assert_ne!(<dyn Greeter as Interface>::fingerprint(), <dyn Named as Interface>::fingerprint());
+    let named = <dyn Named as Interface>::WIRE.method_id("name");
+    let tag = <dyn Tagged as Interface>::WIRE.method_id("tag");
+    let greet = <dyn Greeter as Interface>::WIRE.method_id("greet");
+    assert!(<dyn Greeter as Interface>::handles(named));
+    assert!(<dyn Greeter as Interface>::handles(tag));
+    assert!(<dyn Greeter as Interface>::handles(greet));
+    assert!(!<dyn Named as Interface>::handles(greet));
+}
+
+/// Two supertraits with the same bare name in different modules: once, their
+/// ids hashed the bare name, and `count()` ran `label()`.
+mod counting {
+    #[multiprocess::ipc_interface]
+    pub trait Named: Send + Sync {
+        fn count(&self) -> u32;
+    }
+}
+
+mod labelling {
+    #[multiprocess::ipc_interface]
+    pub trait Named: Send + Sync {
+        fn label(&self) -> String;
+    }
+}
+
+#[ipc_interface]
+pub trait Both: counting::Named + labelling::Named {
+    fn both(&self) -> (u32, String);
+}
+
+struct Twice;
+
+impl counting::Named for Twice {
+    fn count(&self) -> u32 {
+        2
+    }
+}
+
+impl labelling::Named for Twice {
+    fn label(&self) -> String {
+        "two".into()
+    }
+}
+
+impl Both for Twice {
+    fn both(&self) -> (u32, String) {
+        (counting::Named::count(self), labelling::Named::label(self))
+    }
+}
+
+#[test]
+fn supertraits_with_one_bare_name_in_two_modules_do_not_collide() {
+    assert_eq!(<dyn counting::Named as Interface>::WIRE.to_string(), "counting::Named");
+    assert_eq!(<dyn labelling::Named as Interface>::WIRE.to_string(), "labelling::Named");
+    let both = multiprocess::pair::<dyn Both>(Box::new(Twice)).unwrap();
+    assert_eq!(counting::Named::count(&*both), 2);
+    assert_eq!(labelling::Named::label(&*both), "two");
+    assert_eq!(both.both(), (2, "two".to_string()));
 }

@@ -265,29 +265,48 @@ fn a_transport_failure_panics_naming_the_method_or_becomes_the_error_type() {
 mod impostor {
     use multiprocess::ipc_interface;
 
-    /// Same name as `interfaces::Echo`, different signature.
-    #[ipc_interface]
+    /// The wire name of `interfaces::Echo`, and another signature.
+    #[ipc_interface(name = "Echo")]
     pub trait Echo: Send + Sync {
         fn echo(&self, message: u32) -> u32;
     }
 }
 
 #[test]
-fn a_fingerprint_mismatch_is_refused_at_hello_naming_both_sides() {
-    let (client, server) = std::os::unix::net::UnixStream::pair().unwrap();
-    let served = std::thread::spawn(move || multiprocess::serve_stream::<dyn Echo>(server, Box::new(LocalEcho)));
-    let Err(error) = multiprocess::connect_stream::<dyn impostor::Echo>(client) else { panic!("connected") };
-    let multiprocess::Error::InterfaceMismatch { local, remote } = &error else { panic!("{error:?}") };
-    assert!(local.starts_with("Echo (fingerprint") && remote.starts_with("Echo (fingerprint"), "{error}");
-    assert_ne!(local, remote);
-    assert!(matches!(served.join().unwrap(), Err(multiprocess::Error::InterfaceMismatch { .. })));
-
+fn another_bootstrap_interface_is_refused_at_hello_naming_both_sides() {
     let (client, server) = std::os::unix::net::UnixStream::pair().unwrap();
     let served = std::thread::spawn(move || multiprocess::serve_stream::<dyn Echo>(server, Box::new(LocalEcho)));
     let Err(error) = multiprocess::connect_stream::<dyn Calculator>(client) else { panic!("connected") };
-    let message = error.to_string();
-    assert!(message.contains("Calculator") && message.contains("Echo"), "{message}");
+    let multiprocess::Error::InterfaceMismatch { local, remote } = &error else { panic!("{error:?}") };
+    assert!(local.starts_with("Calculator (fingerprint") && remote.starts_with("Echo (fingerprint"), "{error}");
     assert!(served.join().unwrap().is_err());
+}
+
+#[test]
+fn another_version_connects_but_its_changed_method_is_refused_by_name() {
+    let (client, server) = std::os::unix::net::UnixStream::pair().unwrap();
+    let served = std::thread::spawn(move || multiprocess::serve_stream::<dyn Echo>(server, Box::new(LocalEcho)));
+    let impostor = multiprocess::connect_stream::<dyn impostor::Echo>(client).expect("a different version connects");
+    let panic = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| impostor.echo(5))).unwrap_err();
+    let message = panic.downcast_ref::<String>().cloned().unwrap_or_default();
+    assert!(message.contains("Echo.echo") && message.contains("incompatible"), "{message}");
+    assert!(message.contains("argument 1 is u32 here and str on the peer"), "{message}");
+    drop(impostor);
+    served.join().unwrap().expect("the server survives a refused call");
+}
+
+#[test]
+fn strict_mode_refuses_another_version_at_connect() {
+    let (client, server) = std::os::unix::net::UnixStream::pair().unwrap();
+    let served = std::thread::spawn(move || multiprocess::serve_stream::<dyn Echo>(server, Box::new(LocalEcho)));
+    let strict = multiprocess::Config { strict_contract: true, ..Default::default() };
+    let Err(error) = multiprocess::connect_stream_with::<dyn impostor::Echo>(client, strict) else {
+        panic!("connected")
+    };
+    let multiprocess::Error::InterfaceMismatch { remote, .. } = &error else { panic!("{error:?}") };
+    assert!(remote.contains("Echo.echo: argument 1 is u32 here and str on the peer"), "{error}");
+    // The server, not strict, only sees the client leave.
+    served.join().unwrap().expect("an orderly goodbye");
 }
 
 #[test]

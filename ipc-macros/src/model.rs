@@ -3,31 +3,44 @@
 
 use quote::ToTokens;
 use syn::{
-    FnArg, GenericArgument, Ident, Pat, Path, PathArguments, ReturnType, Signature, TraitItem, Type, TypeParamBound,
-    spanned::Spanned,
+    Attribute, FnArg, GenericArgument, Ident, LitStr, Pat, Path, PathArguments, ReturnType, Signature, TraitItem, Type,
+    TypeParamBound, WherePredicate, spanned::Spanned,
 };
 
 use crate::parse::Parsed;
 
 pub(crate) struct Interface {
     pub(crate) ident: Ident,
+    /// The trait's name, for log lines.
     pub(crate) name: String,
-    /// Routes calls to supertrait methods: a hash of the name.
-    pub(crate) id: u32,
-    /// A hash of this trait's own method signatures; supertraits are folded in
-    /// by generated code at compile time.
-    pub(crate) fingerprint: u64,
+    /// `#[ipc_interface(name = "..")]`; otherwise the module path decides.
+    pub(crate) wire: Option<LitStr>,
+    /// A hash of the trait's tokens: tells two traits with one wire name apart.
+    pub(crate) tokens: u64,
+    /// Supertraits that are interfaces themselves.
     pub(crate) supertraits: Vec<Path>,
+    /// Whether `Debug` is a supertrait (then `dyn Trait` is Debug already).
+    pub(crate) debug_supertrait: bool,
+    /// The methods that cross the boundary.
     pub(crate) methods: Vec<Method>,
+    /// Required methods with `where Self: Sized`: they stay local, and only
+    /// exist on proxies because the trait demands a body.
+    pub(crate) local_methods: Vec<LocalMethod>,
 }
 
 pub(crate) struct Method {
     pub(crate) ident: Ident,
-    pub(crate) index: u16,
     /// The user's signature, with `mut` removed from argument bindings.
     pub(crate) sig: Signature,
+    /// The method's `#[cfg(..)]`s, repeated on everything generated for it.
+    pub(crate) cfgs: Vec<Attribute>,
     pub(crate) args: Vec<Arg>,
     pub(crate) ret: Ret,
+}
+
+pub(crate) struct LocalMethod {
+    pub(crate) sig: Signature,
+    pub(crate) cfgs: Vec<Attribute>,
 }
 
 pub(crate) struct Arg {
@@ -126,14 +139,22 @@ impl Errors {
 }
 
 impl Interface {
-    /// Builds the model of a trait that [`crate::validate::check_shape`] accepted.
+    /// Builds the model of a trait that [`crate::validate::check`] accepted.
     pub(crate) fn from_parsed(parsed: &Parsed) -> syn::Result<Interface> {
         let item = &parsed.item;
         let mut errors = Errors::default();
         let mut methods = Vec::new();
-        let mut signatures = format!("{}:", item.ident);
+        let mut local_methods = Vec::new();
         for trait_item in &item.items {
             let TraitItem::Fn(method) = trait_item else { continue };
+            let cfgs: Vec<Attribute> =
+                method.attrs.iter().filter(|attr| attr.path().is_ident("cfg")).cloned().collect();
+            if is_local(&method.sig) {
+                if method.default.is_none() {
+                    local_methods.push(LocalMethod { sig: method.sig.clone(), cfgs });
+                }
+                continue;
+            }
             let mut sig = method.sig.clone();
             let mut args = Vec::new();
             for input in sig.inputs.iter_mut() {
@@ -149,58 +170,71 @@ impl Interface {
                 ReturnType::Default => Ok(Ret::Unit),
                 ReturnType::Type(_, ty) => ret(ty),
             };
-            let ret = match ret {
-                Ok(ret) => ret,
-                Err(error) => {
-                    errors.push(error);
-                    continue;
-                }
-            };
-            signatures.push_str(&signature_text(&sig));
-            methods.push(Method { ident: sig.ident.clone(), index: methods.len() as u16, sig, args, ret });
+            match ret {
+                Ok(ret) => methods.push(Method { ident: sig.ident.clone(), sig, cfgs, args, ret }),
+                Err(error) => errors.push(error),
+            }
         }
         errors.finish()?;
-        let supertraits = item
-            .supertraits
-            .iter()
-            .filter_map(|bound| match bound {
-                TypeParamBound::Trait(bound) if !is_marker(&bound.path) => Some(bound.path.clone()),
-                _ => None,
-            })
-            .collect();
-        let name = item.ident.to_string();
+        let mut supertraits = Vec::new();
+        let mut debug_supertrait = false;
+        for bound in &item.supertraits {
+            let TypeParamBound::Trait(bound) = bound else { continue };
+            match supertrait_kind(&bound.path) {
+                SupertraitKind::Marker => {}
+                SupertraitKind::Debug => debug_supertrait = true,
+                SupertraitKind::Interface => supertraits.push(bound.path.clone()),
+            }
+        }
         Ok(Interface {
             ident: item.ident.clone(),
-            id: fnv1a(name.as_bytes()) as u32,
-            fingerprint: fnv1a(signatures.as_bytes()),
-            name,
+            name: item.ident.to_string(),
+            wire: parsed.name.clone(),
+            tokens: fnv1a(item.to_token_stream().to_string().as_bytes()),
             supertraits,
+            debug_supertrait,
             methods,
+            local_methods,
         })
+    }
+}
+
+/// A method with `where Self: Sized` cannot be called on a `dyn Trait`, so
+/// it never crosses: the constructor idiom, `fn new() -> Self where Self: Sized`.
+pub(crate) fn is_local(sig: &Signature) -> bool {
+    let Some(where_clause) = &sig.generics.where_clause else { return false };
+    where_clause.predicates.iter().any(|predicate| {
+        let WherePredicate::Type(predicate) = predicate else { return false };
+        is_path(&predicate.bounded_ty, "Self")
+            && predicate
+                .bounds
+                .iter()
+                .any(|bound| matches!(bound, TypeParamBound::Trait(t) if t.path.is_ident("Sized")))
+    })
+}
+
+/// What a supertrait bound is to the generated code.
+pub(crate) enum SupertraitKind {
+    /// `Send`, `Sync` and friends: bounds that proxies meet by construction.
+    Marker,
+    /// `Debug`: proxies and forwarders implement it.
+    Debug,
+    /// Another interface: its calls are routed to its dispatcher.
+    Interface,
+}
+
+pub(crate) fn supertrait_kind(path: &Path) -> SupertraitKind {
+    let Some(last) = path.segments.last() else { return SupertraitKind::Interface };
+    match last.ident.to_string().as_str() {
+        "Send" | "Sync" | "Sized" | "Unpin" | "Any" => SupertraitKind::Marker,
+        "Debug" => SupertraitKind::Debug,
+        _ => SupertraitKind::Interface,
     }
 }
 
 /// `Send`, `Sync` and friends are bounds, not interfaces.
 pub(crate) fn is_marker(path: &Path) -> bool {
-    path.segments
-        .last()
-        .is_some_and(|segment| matches!(segment.ident.to_string().as_str(), "Send" | "Sync" | "Sized" | "Unpin"))
-}
-
-fn signature_text(sig: &Signature) -> String {
-    let inputs: Vec<String> = sig
-        .inputs
-        .iter()
-        .map(|input| match input {
-            FnArg::Receiver(_) => "&self".to_owned(),
-            FnArg::Typed(typed) => typed.ty.to_token_stream().to_string(),
-        })
-        .collect();
-    let output = match &sig.output {
-        ReturnType::Default => "()".to_owned(),
-        ReturnType::Type(_, ty) => ty.to_token_stream().to_string(),
-    };
-    format!("{}({})->{};", sig.ident, inputs.join(","), output).replace(' ', "")
+    !matches!(supertrait_kind(path), SupertraitKind::Interface)
 }
 
 /// FNV-1a, 64 bits: stable across compilers and platforms, unlike `DefaultHasher`.
@@ -335,6 +369,15 @@ fn reject_handles(ty: &Type, role: &str) -> syn::Result<()> {
                         ),
                     ));
                 }
+                Type::Path(path) if has_lifetime_argument(path) => {
+                    found = Some((
+                        ty.clone(),
+                        format!(
+                            "`{}` borrows, so it cannot be {role} that crosses a process boundary: the other side decodes a fresh copy, which must own its data; use a type without lifetimes (`String` fields rather than `&str`)",
+                            ty.to_token_stream().to_string().replace(" <", "<").replace("< ", "<").replace(" >", ">")
+                        ),
+                    ));
+                }
                 _ => {}
             }
         }
@@ -343,6 +386,13 @@ fn reject_handles(ty: &Type, role: &str) -> syn::Result<()> {
         Some((ty, message)) => Err(syn::Error::new_spanned(ty, message)),
         None => Ok(()),
     }
+}
+
+fn has_lifetime_argument(path: &syn::TypePath) -> bool {
+    path.path.segments.iter().any(|segment| match &segment.arguments {
+        PathArguments::AngleBracketed(args) => args.args.iter().any(|arg| matches!(arg, GenericArgument::Lifetime(_))),
+        _ => false,
+    })
 }
 
 fn visit_types(ty: &Type, visit: &mut impl FnMut(&Type)) {

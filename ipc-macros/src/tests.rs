@@ -89,36 +89,57 @@ fn unknown_attribute_arguments_are_refused() {
         ),
     )
     .to_string();
-    assert!(expanded.contains("the only argument is `crate = path`"), "{expanded}");
+    assert!(expanded.contains("the arguments are `name = \\\"wire name\\\"` and `crate = path`"), "{expanded}");
 }
 
 #[test]
-fn the_fingerprint_follows_the_signatures() {
-    let fingerprint = |tokens| {
-        let parsed = crate::parse::parse(quote!(), tokens).unwrap();
-        crate::model::Interface::from_parsed(&parsed).unwrap().fingerprint
+fn an_explicit_wire_name_replaces_the_module_path() {
+    let expand_with = |attr| {
+        expand(
+            attr,
+            quote!(
+                pub trait Ping: Send + Sync {
+                    fn ping(&self);
+                }
+            ),
+        )
+        .to_string()
     };
-    let a = fingerprint(quote!(
-        pub trait E: Send + Sync {
-            fn echo(&self, m: String) -> String;
-        }
-    ));
-    let same = fingerprint(quote!(
-        pub trait E: Send + Sync {
-            fn echo(&self, other_name: String) -> String;
-        }
-    ));
-    let b = fingerprint(quote!(
-        pub trait E: Send + Sync {
-            fn echo(&self, m: u32) -> String;
-        }
-    ));
-    let c = fingerprint(quote!(
-        pub trait E: Send + Sync {
-            fn echo2(&self, m: String) -> String;
-        }
-    ));
-    assert_eq!(a, same, "argument names do not matter");
-    assert_ne!(a, b);
-    assert_ne!(a, c);
+    let named = expand_with(quote!(name = "app.Ping"));
+    assert!(named.contains("WireName :: explicit (\"app.Ping\")"), "{named}");
+    let default = expand_with(quote!());
+    assert!(default.contains("WireName :: from_module (:: core :: module_path ! () , \"Ping\")"), "{default}");
+    let twice = expand_with(quote!(name = "a", name = "b"));
+    assert!(twice.contains("`name` is given twice"), "{twice}");
+}
+
+#[test]
+fn generated_names_cannot_meet_the_users() {
+    let expanded = expand(
+        quote!(),
+        quote! {
+            pub trait Recorder: Send + Sync {
+                fn record(&self, call: u32, reply: String, ret: Vec<u8>, callback: Box<dyn Fn(u32) + Send + Sync>);
+            }
+        },
+    )
+    .to_string();
+    // Every local the expansion binds is one of the user's arguments or starts with `__ipc`.
+    for binding in expanded.split("let ").skip(1) {
+        let name = binding.trim_start_matches("mut ").split([' ', ':']).next().unwrap_or_default();
+        assert!(
+            name.starts_with("__ipc") || ["call", "reply", "ret", "callback"].contains(&name),
+            "a generated local `{name}` in {expanded}"
+        );
+    }
+    let reserved = expand(
+        quote!(),
+        quote!(
+            pub trait R: Send + Sync {
+                fn f(&self, __IPC_x: u32);
+            }
+        ),
+    )
+    .to_string();
+    assert!(reserved.contains("are reserved"), "{reserved}");
 }

@@ -4,7 +4,7 @@
 
 use syn::{FnArg, GenericParam, ItemTrait, Pat, ReturnType, TraitItem, Type, TypeParamBound, visit::Visit};
 
-use crate::model::{Errors, is_marker};
+use crate::model::{Errors, is_local, is_marker};
 
 /// The prefix of the names the macro adds to the trait.
 pub(crate) const RESERVED_PREFIX: &str = "__ipc";
@@ -14,6 +14,8 @@ pub(crate) fn check(item: &ItemTrait) -> syn::Result<()> {
     check_trait(item, &mut errors);
     for trait_item in &item.items {
         match trait_item {
+            // `where Self: Sized` methods stay local: anything goes.
+            TraitItem::Fn(method) if is_local(&method.sig) => {}
             TraitItem::Fn(method) => check_method(&method.sig, &mut errors),
             TraitItem::Type(ty) => errors.add(
                 &ty.ident,
@@ -67,7 +69,7 @@ fn check_trait(item: &ItemTrait, errors: &mut Errors) {
 
 fn check_method(sig: &syn::Signature, errors: &mut Errors) {
     let name = &sig.ident;
-    if name.to_string().starts_with(RESERVED_PREFIX) {
+    if is_reserved(name) {
         errors.add(name, format!("method names starting with `{RESERVED_PREFIX}` are reserved for the items #[ipc_interface] generates: rename the method"));
     }
     if let Some(asyncness) = &sig.asyncness {
@@ -96,7 +98,10 @@ fn check_method(sig: &syn::Signature, errors: &mut Errors) {
         }
     }
     if let Some(where_clause) = &sig.generics.where_clause {
-        errors.add(where_clause, "a where clause on a method is not supported: use concrete types");
+        errors.add(
+            where_clause,
+            "a where clause on an ipc method is not supported: use concrete types (only `where Self: Sized`, which keeps a method local, is allowed)",
+        );
     }
     match sig.inputs.first() {
         Some(FnArg::Receiver(receiver)) => {
@@ -114,7 +119,7 @@ fn check_method(sig: &syn::Signature, errors: &mut Errors) {
         let FnArg::Typed(typed) = input else { continue };
         match &*typed.pat {
             Pat::Ident(pat) if pat.by_ref.is_none() && pat.subpat.is_none() => {
-                if pat.ident.to_string().starts_with(RESERVED_PREFIX) {
+                if is_reserved(&pat.ident) {
                     errors.add(&pat.ident, format!("argument names starting with `{RESERVED_PREFIX}` are reserved: rename the argument"));
                 }
             }
@@ -140,6 +145,11 @@ fn check_method(sig: &syn::Signature, errors: &mut Errors) {
             );
         }
     }
+}
+
+/// Names starting with `__ipc`, in any case, belong to the generated code.
+fn is_reserved(ident: &syn::Ident) -> bool {
+    ident.to_string().trim_start_matches("r#").to_ascii_lowercase().starts_with(RESERVED_PREFIX)
 }
 
 /// Finds the first reference or lifetime in a type.

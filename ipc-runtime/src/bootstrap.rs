@@ -13,6 +13,7 @@ use std::{
 use crate::{
     Error,
     conn::{self, BOOTSTRAP, Config, Conn},
+    contract::{self, PeerContract},
     engine,
     interface::Interface,
     objects::ObjectTarget,
@@ -30,8 +31,11 @@ enum Role {
     Server,
 }
 
-fn handshake<I: ?Sized + Interface>(control: &UnixStream, config: &Config) -> Result<(), Error> {
-    let ours = Hello { version: PROTOCOL_VERSION, interface: I::NAME.to_owned(), fingerprint: I::FINGERPRINT };
+/// Exchanges `Hello`s. Returns the peer's contract when it differs from ours.
+fn handshake<I: ?Sized + Interface>(control: &UnixStream, config: &Config) -> Result<Option<PeerContract>, Error> {
+    let closure = contract::closure(I::contract);
+    let fingerprint = contract::fingerprint(&closure);
+    let ours = Hello { version: PROTOCOL_VERSION, interface: I::WIRE.to_string(), fingerprint, contract: closure };
     send_raw(control, &Header::Hello(ours.clone()))?;
     control.set_read_timeout(Some(config.handshake_timeout))?;
     // Exactly one frame is read here: what follows it (a first NewThread and
@@ -51,10 +55,25 @@ fn handshake<I: ?Sized + Interface>(control: &UnixStream, config: &Config) -> Re
     if theirs.version != PROTOCOL_VERSION {
         return Err(Error::ProtocolVersion { local: PROTOCOL_VERSION, remote: theirs.version });
     }
-    if theirs != ours {
+    if theirs.interface != ours.interface {
         return Err(Error::InterfaceMismatch { local: ours.describe(), remote: theirs.describe() });
     }
-    Ok(())
+    if theirs.fingerprint == ours.fingerprint && theirs.contract == ours.contract {
+        return Ok(None);
+    }
+    let differences = contract::closure_differences(&ours.contract, &theirs.contract).join("; ");
+    if config.strict_contract {
+        return Err(Error::InterfaceMismatch {
+            local: ours.describe(),
+            remote: format!("{} ({differences})", theirs.describe()),
+        });
+    }
+    tracing::info!(
+        target: "ipc",
+        interface = %ours.interface,
+        "the peer was built with other versions of these interfaces; each call is checked: {differences}"
+    );
+    Ok(Some(PeerContract::new(theirs.contract)))
 }
 
 fn send_raw(stream: &UnixStream, header: &Header) -> Result<(), Error> {
@@ -63,7 +82,7 @@ fn send_raw(stream: &UnixStream, header: &Header) -> Result<(), Error> {
 }
 
 /// A Hello is small; a peer announcing more is not speaking our protocol.
-const MAX_HELLO: usize = 64 << 10;
+const MAX_HELLO: usize = 1 << 20;
 
 /// Reads exactly one frame, which must carry no blobs, and returns its inline part.
 fn read_hello_frame(mut control: &UnixStream) -> Result<Vec<u8>, Error> {
@@ -187,13 +206,16 @@ pub fn connect_stream_with<I: ?Sized + Interface>(stream: UnixStream, config: Co
 }
 
 fn start<I: ?Sized + Interface>(stream: UnixStream, config: Config, role: Role) -> Result<Arc<Conn>, Error> {
-    if let Err(error) = handshake::<I>(&stream, &config) {
-        let _ = send_raw(&stream, &Header::Goodbye);
-        let _ = stream.shutdown(Shutdown::Both);
-        return Err(error);
-    }
+    let peer = match handshake::<I>(&stream, &config) {
+        Ok(peer) => peer,
+        Err(error) => {
+            let _ = send_raw(&stream, &Header::Goodbye);
+            let _ = stream.shutdown(Shutdown::Both);
+            return Err(error);
+        }
+    };
     let transport: Box<dyn Transport> = Box::new(UnixTransport::new(stream, config.max_frame_bytes.min(1 << 20)));
-    let conn = Conn::new(transport, config, role == Role::Client);
+    let conn = Conn::new(transport, config, role == Role::Client, peer);
     tracing::debug!(target: "ipc", conn = conn.id, interface = I::NAME, "connected");
     Ok(conn)
 }

@@ -10,9 +10,9 @@ use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use crate::{
     Error, codec,
     conn::{CallFrame, Conn, Target},
-    contract::MethodInfo,
+    contract::{self, MethodInfo, Signature},
     engine::{self, Link},
-    protocol::{self, Header, MethodId, OutFrame},
+    protocol::{self, Header, OutFrame},
     proxy::{Proxy, ProxyCore},
     render,
 };
@@ -83,11 +83,11 @@ impl<'a> OutgoingCall<'a> {
         match Link::current(&core.conn) {
             Ok(link) => {
                 call.id = link.next_call_id();
-                let header = Header::Call {
-                    id: call.id,
-                    object: core.object,
-                    method: MethodId { interface: method.interface_id, index: method.index },
+                let check = match &core.conn.peer {
+                    None => method.check(),
+                    Some(peer) => peer.check_for(method),
                 };
+                let header = Header::Call { id: call.id, object: core.object, method: method.id, check };
                 match OutFrame::start(link.take_buffer(), &header) {
                     Ok(frame) => call.frame = frame,
                     Err(error) => call.error = Some(error),
@@ -186,7 +186,7 @@ impl<'a> OutgoingCall<'a> {
         };
         // Only now may the proxies the call mentioned send their releases.
         drop(std::mem::take(&mut self.keep));
-        let (frame, pos) = reply?.ok_or(Error::Disconnected)?;
+        let (frame, pos) = reply.map_err(|error| self.refused(error))?.ok_or(Error::Disconnected)?;
         Ok(Reply {
             conn: self.conn.clone(),
             body: frame.inline,
@@ -195,6 +195,26 @@ impl<'a> OutgoingCall<'a> {
             method: Some(self.method),
             log: self.log.is_some(),
         })
+    }
+}
+
+impl OutgoingCall<'_> {
+    /// Says, in the caller's own words, why the callee refused the call.
+    fn refused(&self, error: Error) -> Error {
+        match error {
+            Error::UnknownMethod { .. } if !self.method.is_callback() => Error::UnknownMethod {
+                interface: self.method.interface.to_owned(),
+                method: self.method.name.to_owned(),
+            },
+            Error::Incompatible { difference, .. } => {
+                let difference =
+                    self.conn.peer.as_ref().and_then(|peer| peer.difference(self.method)).unwrap_or(difference);
+                let error = contract::incompatible(self.method, difference);
+                tracing::warn!(target: "ipc", conn = self.conn.id, %error, "call refused");
+                error
+            }
+            other => other,
+        }
     }
 }
 
@@ -270,7 +290,8 @@ impl Reply {
 /// method and encode the result into the reply frame.
 pub struct Incoming<'a> {
     conn: &'a Arc<Conn>,
-    method: MethodId,
+    method: u64,
+    check: u64,
     object: u64,
     args: &'a [u8],
     blobs: &'a mut VecDeque<Vec<u8>>,
@@ -291,6 +312,7 @@ impl<'a> Incoming<'a> {
         Incoming {
             conn,
             method: call.method,
+            check: call.check,
             object: call.object,
             args: call.args,
             blobs: &mut *call.blobs,
@@ -301,22 +323,26 @@ impl<'a> Incoming<'a> {
         }
     }
 
-    /// The method index, if the call names interface `interface`.
-    pub fn method_of(&self, interface: u32) -> Option<u16> {
-        (self.method.interface == interface).then_some(self.method.index)
+    /// The id of the method the call names.
+    pub fn method(&self) -> u64 {
+        self.method
     }
 
-    /// The interface id the call names.
-    pub fn interface_id(&self) -> u32 {
-        self.method.interface
+    /// Refuses the call unless the caller sees `method`'s signature as this
+    /// side does. Both sides log a refusal.
+    pub fn check(&self, method: &'static MethodInfo) -> Result<(), Error> {
+        if self.check == method.check() {
+            return Ok(());
+        }
+        let ours = method.shape().map(|shape| shape.description.text()).unwrap_or_default();
+        let error = contract::incompatible(method, format!("the callee's signature is {ours}"));
+        tracing::warn!(target: "ipc", conn = self.conn.id, %error, "refused a call: the caller's signature differs");
+        Err(error)
     }
 
     /// The error for a method this object does not have.
     pub fn unknown_method(&self, interface: &str) -> Error {
-        Error::UnknownMethod {
-            interface: interface.to_owned(),
-            method: format!("{:08x}:{}", self.method.interface, self.method.index),
-        }
+        Error::UnknownMethod { interface: interface.to_owned(), method: format!("#{:016x}", self.method) }
     }
 
     /// Decodes the next value argument.
@@ -543,6 +569,9 @@ pub trait Import: Sized {
     /// How the value appears in log lines.
     #[doc(hidden)]
     fn describe(&self) -> String;
+    /// Adds the type's shape to a method signature.
+    #[doc(hidden)]
+    fn signature(signature: &mut Signature);
 }
 
 /// Unwraps the outcome of a call to a method that does not return `Result`;

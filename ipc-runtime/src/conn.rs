@@ -16,8 +16,9 @@ use std::{
 
 use crate::{
     Error,
+    contract::PeerContract,
     handles::Handles,
-    protocol::{self, Header, MethodId, OutFrame},
+    protocol::{self, Header, OutFrame},
     transport::{Stream, Transport},
 };
 
@@ -34,11 +35,15 @@ pub struct Config {
     pub max_frame_bytes: usize,
     /// How long to wait for the peer's `Hello`.
     pub handshake_timeout: Duration,
+    /// Refuse to connect when any interface reachable from the bootstrap
+    /// interface differs from the peer's. By default a difference is logged
+    /// and each call is checked on its own: methods that still agree work.
+    pub strict_contract: bool,
 }
 
 impl Default for Config {
     fn default() -> Self {
-        Config { max_frame_bytes: 256 << 20, handshake_timeout: Duration::from_secs(10) }
+        Config { max_frame_bytes: 256 << 20, handshake_timeout: Duration::from_secs(10), strict_contract: false }
     }
 }
 
@@ -60,7 +65,9 @@ pub(crate) const BOOTSTRAP: u64 = 0;
 /// arguments as received, and the reply frame the result is encoded into.
 pub(crate) struct CallFrame<'a> {
     pub(crate) object: u64,
-    pub(crate) method: MethodId,
+    /// The method id, and the caller's check of its signature.
+    pub(crate) method: u64,
+    pub(crate) check: u64,
     pub(crate) args: &'a [u8],
     pub(crate) blobs: &'a mut VecDeque<Vec<u8>>,
     pub(crate) out: &'a mut OutFrame<'static>,
@@ -109,6 +116,8 @@ pub(crate) struct Conn {
     /// Run once the connection has closed, off the reader thread.
     closers: Mutex<Vec<Box<dyn FnOnce() + Send>>>,
     pub(crate) config: Config,
+    /// The peer's contract, when it differs from ours.
+    pub(crate) peer: Option<PeerContract>,
 }
 
 impl fmt::Debug for Conn {
@@ -118,7 +127,12 @@ impl fmt::Debug for Conn {
 }
 
 impl Conn {
-    pub(crate) fn new(transport: Box<dyn Transport>, config: Config, close_when_unused: bool) -> Arc<Conn> {
+    pub(crate) fn new(
+        transport: Box<dyn Transport>,
+        config: Config,
+        close_when_unused: bool,
+        peer: Option<PeerContract>,
+    ) -> Arc<Conn> {
         Arc::new(Conn {
             id: NEXT_CONNECTION.fetch_add(1, Ordering::Relaxed),
             transport,
@@ -133,6 +147,7 @@ impl Conn {
             partners: AtomicUsize::new(0),
             closers: Mutex::new(Vec::new()),
             config,
+            peer,
         })
     }
 

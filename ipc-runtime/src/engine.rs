@@ -16,8 +16,7 @@ use std::{
 use crate::{
     Error,
     conn::{CallFrame, Conn, Connection},
-    error::Fault,
-    protocol::{self, FrameReader, Header, InFrame, MethodId, OutFrame},
+    protocol::{self, FrameReader, Header, InFrame, OutFrame},
     transport::Stream,
 };
 
@@ -139,12 +138,12 @@ impl Link {
                 Header::Return { id, outcome } if Some(id) == until => {
                     return match outcome {
                         Ok(()) => Ok(Some((frame, used))),
-                        Err(fault) => Err(Error::from(fault)),
+                        Err(error) => Err(error),
                     };
                 }
-                Header::Call { id, object, method } => {
+                Header::Call { id, object, method, check } => {
                     let InFrame { inline, blobs } = &mut frame;
-                    self.serve_call(id, object, method, (&inline[used..], blobs), lent)?
+                    self.serve_call(id, object, (method, check), (&inline[used..], blobs), lent)?
                 }
                 Header::Release { id, object } => self.serve_release(id, object, lent)?,
                 other => {
@@ -160,7 +159,7 @@ impl Link {
         &self,
         id: u64,
         object: u64,
-        method: MethodId,
+        (method, check): (u64, u64),
         (args, blobs): (&[u8], &mut std::collections::VecDeque<Vec<u8>>),
         lent: &[(u64, &Lent<'_>)],
     ) -> Result<(), Error> {
@@ -177,7 +176,7 @@ impl Link {
             None => Err(Error::UnknownObject(object)),
             Some(dispatch) => {
                 let _serving = ServingGuard::enter(&self.conn);
-                let mut call = CallFrame { object, method, args, blobs, out: &mut out, keep: Vec::new() };
+                let mut call = CallFrame { object, method, check, args, blobs, out: &mut out, keep: Vec::new() };
                 let result = match panic::catch_unwind(AssertUnwindSafe(|| dispatch(&self.conn, &mut call))) {
                     Ok(result) => result,
                     Err(payload) => {
@@ -192,7 +191,7 @@ impl Link {
         };
         let finished = result.and_then(|()| out.finish(self.conn.config.max_frame_bytes));
         if let Err(error) = finished {
-            out.restart(&Header::Return { id, outcome: Err(Fault::from(error)) })?;
+            out.restart(&Header::Return { id, outcome: Err(error) })?;
             out.finish(self.conn.config.max_frame_bytes)?;
         }
         let sent = self.send(&out);
@@ -211,9 +210,9 @@ impl Link {
                 // The owner's Drop runs here, on a thread that runs user code,
                 // before the releasing side's drop returns.
                 let dropped = panic::catch_unwind(AssertUnwindSafe(move || drop(target)));
-                dropped.map_err(|payload| Fault::Panic(panic_message(&*payload)))
+                dropped.map_err(|payload| Error::RemotePanic(panic_message(&*payload)))
             }
-            None => Err(Fault::UnknownObject(object)),
+            None => Err(Error::UnknownObject(object)),
         };
         let frame = protocol::simple_frame(&Header::Return { id, outcome }, &[], self.conn.config.max_frame_bytes)?;
         self.send_raw(&frame)
@@ -335,7 +334,7 @@ mod tests {
     /// A connection and a channel whose peer end the test drives by hand.
     fn link() -> ((Arc<Conn>, Arc<dyn Stream>), UnixStream) {
         let (control, _peer_control) = UnixStream::pair().unwrap();
-        let conn = Conn::new(Box::new(UnixTransport::new(control, 1 << 20)), Config::default(), false);
+        let conn = Conn::new(Box::new(UnixTransport::new(control, 1 << 20)), Config::default(), false, None);
         let (ours, theirs) = UnixStream::pair().unwrap();
         theirs.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
         ((conn, Arc::new(ours)), theirs)
@@ -364,7 +363,7 @@ mod tests {
     impl Target for Adder {
         fn dispatch(&self, _conn: &Arc<Conn>, call: &mut CallFrame<'_>) -> Result<(), Error> {
             match call.method {
-                MethodId { interface: 7, index: 0 } => {
+                7 => {
                     let (a, used): (u32, usize) = codec::decode_from(call.args, "a")?;
                     let (b, _): (u32, usize) = codec::decode_from(&call.args[used..], "b")?;
                     codec::encode_into(&mut call.out.inline, &(a + b), "result")
@@ -385,21 +384,20 @@ mod tests {
         let mut args = Vec::new();
         codec::encode_into(&mut args, &2u32, "a").unwrap();
         codec::encode_into(&mut args, &3u32, "b").unwrap();
-        let add = MethodId { interface: 7, index: 0 };
-        peer.write_all(&frame(&Header::Call { id: 1, object: id, method: add }, &args)).unwrap();
-        peer.write_all(&frame(&Header::Call { id: 2, object: 99, method: add }, &args)).unwrap();
-        peer.write_all(&frame(&Header::Call { id: 3, object: id, method: MethodId { interface: 7, index: 9 } }, &[]))
-            .unwrap();
-        peer.write_all(&frame(&Header::Call { id: 4, object: id, method: add }, &[0xff])).unwrap();
+        let add = 7;
+        peer.write_all(&frame(&Header::Call { id: 1, object: id, method: add, check: 0 }, &args)).unwrap();
+        peer.write_all(&frame(&Header::Call { id: 2, object: 99, method: add, check: 0 }, &args)).unwrap();
+        peer.write_all(&frame(&Header::Call { id: 3, object: id, method: 9, check: 0 }, &[])).unwrap();
+        peer.write_all(&frame(&Header::Call { id: 4, object: id, method: add, check: 0 }, &[0xff])).unwrap();
         peer.write_all(&frame(&Header::Release { id: 5, object: 1234 }, &[])).unwrap();
         drop(peer.try_clone().unwrap().shutdown(Shutdown::Write));
         let server = serve(link, None);
         let replies = &mut FrameReader::new(1 << 20);
         assert!(matches!(reply(replies, &peer), Header::Return { id: 1, outcome: Ok(()) }));
-        assert!(matches!(reply(replies, &peer), Header::Return { id: 2, outcome: Err(Fault::UnknownObject(99)) }));
-        assert!(matches!(reply(replies, &peer), Header::Return { id: 3, outcome: Err(Fault::UnknownMethod { .. }) }));
-        assert!(matches!(reply(replies, &peer), Header::Return { id: 4, outcome: Err(Fault::Decode { .. }) }));
-        assert!(matches!(reply(replies, &peer), Header::Return { id: 5, outcome: Err(Fault::UnknownObject(1234)) }));
+        assert!(matches!(reply(replies, &peer), Header::Return { id: 2, outcome: Err(Error::UnknownObject(99)) }));
+        assert!(matches!(reply(replies, &peer), Header::Return { id: 3, outcome: Err(Error::UnknownMethod { .. }) }));
+        assert!(matches!(reply(replies, &peer), Header::Return { id: 4, outcome: Err(Error::Decode { .. }) }));
+        assert!(matches!(reply(replies, &peer), Header::Return { id: 5, outcome: Err(Error::UnknownObject(1234)) }));
         let _ = server.join().expect("the serving thread did not panic");
     }
 

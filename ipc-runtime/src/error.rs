@@ -16,7 +16,8 @@ use serde::{Deserialize, Serialize};
 /// let error = Error::Disconnected;
 /// assert_eq!(error.to_string(), "the connection to the peer is closed");
 /// ```
-#[derive(Debug, Clone, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error, Serialize, Deserialize)]
+#[serde(crate = "serde")]
 #[non_exhaustive]
 pub enum Error {
     /// The peer went away, or the connection was closed locally. Calls in
@@ -26,7 +27,8 @@ pub enum Error {
     /// The server's implementation of the method panicked; the server keeps running.
     #[error("the remote method panicked: {0}")]
     RemotePanic(String),
-    /// The two sides disagree about the bootstrap interface.
+    /// The two sides disagree about the bootstrap interface: a different
+    /// interface, or (in strict mode) a different version of it.
     #[error("interface mismatch: this side expects {local}, the peer serves {remote}")]
     InterfaceMismatch {
         /// The interface this side asked for, with its fingerprint.
@@ -74,20 +76,37 @@ pub enum Error {
     /// or that was already released.
     #[error("unknown object id {0}")]
     UnknownObject(u64),
-    /// The peer called a method the object does not have.
-    #[error("unknown method {method} of interface {interface}")]
+    /// The peer's object does not have the method: the peer was built from
+    /// an older version of the interface, or a different one.
+    #[error("the peer has no method {interface}.{method}")]
     UnknownMethod {
-        /// The interface the object implements.
+        /// The interface, as the caller names it.
         interface: String,
-        /// The method id the peer sent.
+        /// The method, as the caller names it.
         method: String,
+    },
+    /// The two sides were built with different signatures of this method (or
+    /// of an interface it passes or returns); the call was refused before it
+    /// ran. Other methods keep working.
+    #[error("{interface}.{method} is incompatible with the peer's: {difference}")]
+    Incompatible {
+        /// The interface.
+        interface: String,
+        /// The method.
+        method: String,
+        /// What differs, as far as this side can tell.
+        difference: String,
     },
     /// A `Box<dyn FnOnce>` handle was called a second time.
     #[error("a FnOnce callback was called more than once")]
     CallbackConsumed,
     /// An operating-system call failed.
     #[error("i/o error: {0}")]
-    Io(#[source] Arc<std::io::Error>),
+    Io(
+        #[source]
+        #[serde(with = "io_error")]
+        Arc<std::io::Error>,
+    ),
     /// The child process could not be started.
     #[error("could not spawn {path}: {message}")]
     Spawn {
@@ -129,45 +148,49 @@ impl From<std::io::Error> for Error {
     }
 }
 
-/// The part of [`Error`] that crosses the wire in a `Return` frame: what went
-/// wrong on the serving side, as opposed to the value a method returned.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-pub(crate) enum Fault {
-    Panic(String),
-    UnknownObject(u64),
-    UnknownMethod { interface: String, method: String },
-    Decode { what: String, message: String },
-    Encode { what: String, message: String },
-    CallbackConsumed,
-    Disconnected,
-}
+/// An `io::Error` crosses as its kind and message.
+mod io_error {
+    use std::{io, sync::Arc};
 
-impl From<Fault> for Error {
-    fn from(fault: Fault) -> Self {
-        match fault {
-            Fault::Panic(message) => Error::RemotePanic(message),
-            Fault::UnknownObject(id) => Error::UnknownObject(id),
-            Fault::UnknownMethod { interface, method } => Error::UnknownMethod { interface, method },
-            Fault::Decode { what, message } => Error::Decode { what, message },
-            Fault::Encode { what, message } => Error::Encode { what, message },
-            Fault::CallbackConsumed => Error::CallbackConsumed,
-            Fault::Disconnected => Error::Disconnected,
-        }
-    }
-}
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-impl From<Error> for Fault {
-    fn from(error: Error) -> Self {
-        match error {
-            Error::RemotePanic(message) => Fault::Panic(message),
-            Error::UnknownObject(id) => Fault::UnknownObject(id),
-            Error::UnknownMethod { interface, method } => Fault::UnknownMethod { interface, method },
-            Error::Decode { what, message } => Fault::Decode { what, message },
-            Error::Encode { what, message } => Fault::Encode { what, message },
-            Error::CallbackConsumed => Fault::CallbackConsumed,
-            // A nested call that failed because a connection went away is reported
-            // to our caller the same way.
-            _ => Fault::Disconnected,
-        }
+    #[derive(Serialize, Deserialize)]
+    #[serde(crate = "serde")]
+    struct Wire {
+        kind: String,
+        message: String,
     }
+
+    pub(super) fn serialize<S: Serializer>(error: &Arc<io::Error>, serializer: S) -> Result<S::Ok, S::Error> {
+        Wire { kind: format!("{:?}", error.kind()), message: error.to_string() }.serialize(serializer)
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Arc<io::Error>, D::Error> {
+        let wire = Wire::deserialize(deserializer)?;
+        let kind = KINDS.iter().find(|kind| format!("{kind:?}") == wire.kind).copied().unwrap_or(io::ErrorKind::Other);
+        Ok(Arc::new(io::Error::new(kind, wire.message)))
+    }
+
+    /// The kinds a peer's error keeps; any other arrives as `Other`.
+    const KINDS: &[io::ErrorKind] = &[
+        io::ErrorKind::NotFound,
+        io::ErrorKind::PermissionDenied,
+        io::ErrorKind::ConnectionRefused,
+        io::ErrorKind::ConnectionReset,
+        io::ErrorKind::ConnectionAborted,
+        io::ErrorKind::NotConnected,
+        io::ErrorKind::AddrInUse,
+        io::ErrorKind::AddrNotAvailable,
+        io::ErrorKind::BrokenPipe,
+        io::ErrorKind::AlreadyExists,
+        io::ErrorKind::WouldBlock,
+        io::ErrorKind::InvalidInput,
+        io::ErrorKind::InvalidData,
+        io::ErrorKind::TimedOut,
+        io::ErrorKind::WriteZero,
+        io::ErrorKind::Interrupted,
+        io::ErrorKind::Unsupported,
+        io::ErrorKind::UnexpectedEof,
+        io::ErrorKind::OutOfMemory,
+    ];
 }

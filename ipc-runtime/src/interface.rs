@@ -2,7 +2,13 @@
 
 use std::sync::Arc;
 
-use crate::{Error, call::Incoming, conn::Connection, proxy::ProxyCore};
+use crate::{
+    Error,
+    call::Incoming,
+    conn::Connection,
+    contract::{self, InterfaceContract, Routing, WireName},
+    proxy::ProxyCore,
+};
 
 /// Implemented by `#[ipc_interface]` for `dyn Trait`: everything the runtime
 /// needs to export an object of that trait or to make a proxy for one.
@@ -12,29 +18,36 @@ use crate::{Error, call::Incoming, conn::Connection, proxy::ProxyCore};
 /// ```
 /// use multiprocess::{Interface, ipc_interface};
 ///
-/// #[ipc_interface]
+/// #[ipc_interface(name = "app.Echo")]
 /// pub trait Echo: Send + Sync {
 ///     fn echo(&self, message: String) -> String;
 /// }
 ///
 /// fn describe<I: ?Sized + Interface>() -> String {
-///     format!("{} {:016x}", I::NAME, I::FINGERPRINT)
+///     format!("{} ({}) {:016x}", I::NAME, I::WIRE, I::fingerprint())
 /// }
-/// assert!(describe::<dyn Echo>().starts_with("Echo "));
+/// assert!(describe::<dyn Echo>().starts_with("Echo (app.Echo) "));
 /// ```
 pub trait Interface: Send + Sync + 'static {
     /// The trait's name, as written.
     const NAME: &'static str;
-    /// A hash of the name, used to route calls to supertrait methods.
-    const ID: u32;
-    /// A hash of the method signatures (and those of the supertraits); both
-    /// sides of a connection must agree on it.
-    const FINGERPRINT: u64;
-
-    /// Whether a call naming interface `id` is served by this interface or one
-    /// of its supertraits.
+    /// The name that identifies the interface on the wire (see [`WireName`]).
+    const WIRE: WireName;
+    /// What the compiler checks about supertrait routing.
     #[doc(hidden)]
-    fn handles(id: u32) -> bool;
+    const ROUTING: &'static Routing;
+
+    /// The interface's contract: every method's signature, traced on first use.
+    #[doc(hidden)]
+    fn contract() -> &'static InterfaceContract;
+    /// A hash of the signatures of this interface and of every interface
+    /// reachable from it. Two builds that agree on it agree on every method.
+    fn fingerprint() -> u64 {
+        contract::fingerprint(&contract::closure(Self::contract))
+    }
+    /// Whether a call of method `id` is served by this interface or one of its supertraits.
+    #[doc(hidden)]
+    fn handles(id: u64) -> bool;
     /// Wraps a remote reference in a proxy that implements the trait.
     #[doc(hidden)]
     fn from_proxy(core: ProxyCore) -> Box<Self>;

@@ -33,6 +33,7 @@ mod transport;
 
 pub use bootstrap::{connect_stream, connect_stream_with, pair, pair_with, serve_stream, serve_stream_with};
 pub use conn::{Config, Connection, ConnectionStats};
+pub use contract::WireName;
 pub use engine::current_connection;
 pub use error::Error;
 pub use interface::{Interface, connection_of};
@@ -52,7 +53,7 @@ pub use serde::{Deserialize, Serialize};
 pub mod __private {
     pub use crate::{
         call::{Decoder, Encoder, Export, Import, Incoming, OutgoingCall, Reply, expect, into_result},
-        contract::{MethodInfo, combine_fingerprints},
+        contract::{InterfaceContract, MethodInfo, Routing, Signature, WireName, check_routing},
         error::Error,
         interface::Interface,
         objects::{Callback, RemoteCallback},

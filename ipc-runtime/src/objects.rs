@@ -13,7 +13,7 @@ use crate::{
     Error,
     call::{Decoder, Encoder, Export, Import, Incoming, ObjectRef, OutgoingCall},
     conn::{CallFrame, Conn, Target},
-    contract::MethodInfo,
+    contract::{MethodInfo, Signature},
     interface::Interface,
     proxy::ProxyCore,
     render,
@@ -103,6 +103,10 @@ impl<I: ?Sized + Interface> Import for Box<I> {
     fn describe(&self) -> String {
         describe_object::<I>(self)
     }
+
+    fn signature(signature: &mut Signature) {
+        signature.object(I::WIRE, I::contract);
+    }
 }
 
 impl<I: ?Sized + Interface> Import for Arc<I> {
@@ -115,6 +119,10 @@ impl<I: ?Sized + Interface> Import for Arc<I> {
 
     fn describe(&self) -> String {
         describe_object::<I>(self)
+    }
+
+    fn signature(signature: &mut Signature) {
+        signature.object(I::WIRE, I::contract);
     }
 }
 
@@ -161,6 +169,12 @@ impl<T: Import> Import for Option<T> {
     fn describe(&self) -> String {
         describe_option(self.as_ref().map(|value| value.describe()))
     }
+
+    fn signature(signature: &mut Signature) {
+        signature.open("option");
+        T::signature(signature);
+        signature.close();
+    }
 }
 
 impl<T: Export> Export for Vec<T> {
@@ -186,6 +200,12 @@ impl<T: Import> Import for Vec<T> {
 
     fn describe(&self) -> String {
         describe_list(self.len())
+    }
+
+    fn signature(signature: &mut Signature) {
+        signature.open("seq");
+        T::signature(signature);
+        signature.close();
     }
 }
 
@@ -220,6 +240,13 @@ impl<T: Import, E: DeserializeOwned + Serialize> Import for Result<T, E> {
     fn describe(&self) -> String {
         describe_result(self.as_ref().map(|value| value.describe()))
     }
+
+    fn signature(signature: &mut Signature) {
+        signature.open("result");
+        T::signature(signature);
+        signature.error::<E>();
+        signature.close();
+    }
 }
 
 type Handler = dyn Fn(&mut Incoming<'_>) -> Result<(), Error> + Send + Sync;
@@ -228,45 +255,46 @@ type Handler = dyn Fn(&mut Incoming<'_>) -> Result<(), Error> + Send + Sync;
 /// `Box<dyn Fn..>` argument in one of these.
 pub struct Callback {
     handler: Box<Handler>,
-    name: &'static str,
+    info: &'static MethodInfo,
 }
 
 impl std::fmt::Debug for Callback {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Callback").field("name", &self.name).finish()
+        f.debug_struct("Callback").field("name", &self.info.name).finish()
     }
 }
 
 impl Callback {
     /// A callback that may run on several threads at once.
     pub fn new_fn(
-        name: &'static str,
+        info: &'static MethodInfo,
         handler: impl Fn(&mut Incoming<'_>) -> Result<(), Error> + Send + Sync + 'static,
     ) -> Self {
-        Callback { handler: Box::new(handler), name }
+        Callback { handler: Box::new(handler), info }
     }
 
     /// A callback that runs one call at a time.
     pub fn new_fn_mut(
-        name: &'static str,
+        info: &'static MethodInfo,
         handler: impl FnMut(&mut Incoming<'_>) -> Result<(), Error> + Send + 'static,
     ) -> Self {
         let handler = Mutex::new(handler);
-        Callback::new_fn(name, move |call| {
+        Callback::new_fn(info, move |call| {
             // A peer calling it again from inside itself would deadlock a Mutex;
             // in one process the borrow checker forbids it, so it is an error here.
-            let mut handler = handler.try_lock().map_err(|_| Error::Protocol(format!("{name} is already running")))?;
+            let mut handler =
+                handler.try_lock().map_err(|_| Error::Protocol(format!("{} is already running", info.name)))?;
             (*handler)(call)
         })
     }
 
     /// A callback that can be called once.
     pub fn new_fn_once(
-        name: &'static str,
+        info: &'static MethodInfo,
         handler: impl FnOnce(&mut Incoming<'_>) -> Result<(), Error> + Send + 'static,
     ) -> Self {
         let handler = Mutex::new(Some(handler));
-        Callback::new_fn(name, move |call| {
+        Callback::new_fn(info, move |call| {
             let taken = handler.lock().unwrap_or_else(|p| p.into_inner()).take();
             taken.ok_or(Error::CallbackConsumed).and_then(|handler| handler(call))
         })
@@ -291,7 +319,7 @@ impl Export for Callback {
     }
 
     fn describe(&self) -> String {
-        format!("<callback {}>", self.name)
+        format!("<callback {}>", self.info.name)
     }
 }
 
@@ -322,6 +350,12 @@ impl Import for RemoteCallback {
     fn describe(&self) -> String {
         format!("<callback proxy #{}>", self.core.object)
     }
+
+    fn signature(signature: &mut Signature) {
+        // A callback's own signature is listed by the method that passes it.
+        signature.open("callback");
+        signature.close();
+    }
 }
 
 #[cfg(test)]
@@ -331,24 +365,28 @@ mod tests {
     use super::*;
     use crate::{
         conn::Config,
-        error::Fault,
-        protocol::{self, FrameReader, Header, MethodId},
+        protocol::{self, FrameReader, Header},
         transport::unix::UnixTransport,
     };
 
     #[test]
     fn a_fn_once_callback_called_twice_is_an_error_not_a_crash() {
         let (control, _peer_control) = UnixStream::pair().unwrap();
-        let conn = Conn::new(Box::new(UnixTransport::new(control, 1 << 20)), Config::default(), false);
-        let once = Callback::new_fn_once("test(once)", |call| call.ret(&7u32));
+        let conn = Conn::new(Box::new(UnixTransport::new(control, 1 << 20)), Config::default(), false, None);
+        static ONCE: MethodInfo = MethodInfo::callback("Test.once.callback");
+        let once = Callback::new_fn_once(&ONCE, |call| call.ret(&7u32));
         let mut ref_bytes = Vec::new();
         once.export(&mut Encoder::for_test(&conn, &mut ref_bytes)).unwrap();
         let id = conn.table().ids().max().unwrap();
         let (ours, mut peer) = UnixStream::pair().unwrap();
         peer.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-        let callback = MethodId { interface: 0, index: 0 };
+        let callback = 0;
         for call in [1, 2] {
-            let frame = protocol::simple_frame(&Header::Call { id: call, object: id, method: callback }, &[], 1 << 20);
+            let frame = protocol::simple_frame(
+                &Header::Call { id: call, object: id, method: callback, check: 0 },
+                &[],
+                1 << 20,
+            );
             peer.write_all(&frame.unwrap()).unwrap();
         }
         drop(peer.try_clone().unwrap().shutdown(Shutdown::Write));
@@ -356,7 +394,7 @@ mod tests {
         let replies = &mut FrameReader::new(1 << 20);
         let mut reply = || protocol::split_frame(&replies.read(&peer).unwrap().expect("a reply").inline).unwrap().0;
         assert!(matches!(reply(), Header::Return { id: 1, outcome: Ok(()) }));
-        assert!(matches!(reply(), Header::Return { id: 2, outcome: Err(Fault::CallbackConsumed) }));
+        assert!(matches!(reply(), Header::Return { id: 2, outcome: Err(Error::CallbackConsumed) }));
         server.join().expect("no panic");
     }
 }

@@ -14,18 +14,22 @@ use std::io::{self, IoSlice, Read, Write};
 
 use serde::{Deserialize, Serialize};
 
-use crate::{Error, codec, error::Fault};
+use crate::{Error, codec, contract::InterfaceDescription};
 
 /// Bumped whenever the meaning of a frame changes.
-pub(crate) const PROTOCOL_VERSION: u32 = 1;
+pub(crate) const PROTOCOL_VERSION: u32 = 2;
 
 /// The first frame each side sends on the control socket.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub(crate) struct Hello {
     pub version: u32,
-    /// The bootstrap interface: the one this side serves, or expects the peer to serve.
+    /// The wire name of the bootstrap interface: the one this side serves, or
+    /// expects the peer to serve.
     pub interface: String,
+    /// A hash of `contract`.
     pub fingerprint: u64,
+    /// The bootstrap interface and every interface reachable from it.
+    pub contract: Vec<InterfaceDescription>,
 }
 
 impl Hello {
@@ -34,22 +38,16 @@ impl Hello {
     }
 }
 
-/// Which method of which interface a call names. The interface id lets an
-/// object that implements supertraits route a call to the right dispatcher.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
-pub(crate) struct MethodId {
-    pub interface: u32,
-    pub index: u16,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) enum Header {
     Hello(Hello),
-    /// Call `method` on the receiver's object `object`; arguments follow.
+    /// Call `method` (a hash of interface and method name) on the receiver's
+    /// object `object`, whose signature the caller sees as `check`; arguments follow.
     Call {
         id: u64,
         object: u64,
-        method: MethodId,
+        method: u64,
+        check: u64,
     },
     /// Drop one remote reference to the receiver's object; answered by a `Return`.
     Release {
@@ -60,7 +58,7 @@ pub(crate) enum Header {
     /// result and written-back arguments follow.
     Return {
         id: u64,
-        outcome: Result<(), Fault>,
+        outcome: Result<(), Error>,
     },
     /// A new calling thread: the frame carries its socket as SCM_RIGHTS.
     NewThread {
@@ -364,17 +362,18 @@ mod tests {
 
     #[test]
     fn frames_round_trip_through_the_reader() {
-        let call = Header::Call { id: 7, object: 3, method: MethodId { interface: 9, index: 2 } };
+        let call = Header::Call { id: 7, object: 3, method: 9, check: 2 };
         let mut wire = frame(&call, b"args");
         wire.extend(frame(&Header::Goodbye, b""));
         let mut reader = FrameReader::new(1 << 20);
         let mut input = &wire[..];
         let read = reader.read(&mut input).unwrap().unwrap();
         let (header, rest) = split_frame(&read.inline).unwrap();
-        assert_eq!((header, rest), (call, &b"args"[..]));
+        assert!(matches!(header, Header::Call { id: 7, object: 3, method: 9, check: 2 }), "{call:?}");
+        assert_eq!(rest, b"args");
         assert!(read.blobs.is_empty());
         let read = reader.read(&mut input).unwrap().unwrap();
-        assert_eq!(split_frame(&read.inline).unwrap().0, Header::Goodbye);
+        assert!(matches!(split_frame(&read.inline).unwrap().0, Header::Goodbye));
         assert!(reader.read(&mut input).unwrap().is_none());
     }
 

@@ -1,70 +1,85 @@
-//! The trait's hidden `__ipc_dispatch` method: decode the arguments of one
-//! call, run the method on `self`, encode the result and any written-back
-//! arguments. Calls that name a supertrait go to the supertrait's dispatcher.
+//! The trait's hidden `__ipc_dispatch` method: find the method by its wire
+//! id, check that the caller sees its signature as we do, decode the
+//! arguments, run the method on `self`, encode the result and any
+//! written-back arguments. Calls that name a supertrait's method go to the
+//! supertrait's dispatcher.
 
 use proc_macro2::TokenStream;
 use quote::{quote, quote_spanned};
 use syn::spanned::Spanned;
 
-use super::{Context, marshal};
+use super::{Context, marshal, unraw};
 use crate::model::{Flow, Method, Pass, Ret};
 
 pub(crate) fn generate(cx: &Context<'_>) -> TokenStream {
     let private = &cx.private;
     let name = &cx.model.name;
-    let id = cx.model.id;
+    let interface = cx.interface();
+    let ids = cx.model.methods.iter().map(|method| {
+        let cfgs = &method.cfgs;
+        let id = cx.method_id_const(method);
+        let method_name = unraw(&method.ident);
+        quote! {
+            #(#cfgs)*
+            #[allow(non_upper_case_globals)]
+            const #id: u64 = #interface::WIRE.method_id(#method_name);
+        }
+    });
     let arms = cx.model.methods.iter().map(|method| arm(cx, method));
     let supertraits = &cx.model.supertraits;
-    let unknown = quote!(::core::result::Result::Err(call.unknown_method(#name)));
-    // A call naming another interface id belongs to a supertrait, if to anything.
-    let other_interface = if supertraits.is_empty() {
-        unknown.clone()
-    } else {
-        quote! {{
-            let interface = call.interface_id();
-            #(
-                if <dyn #supertraits as #private::Interface>::handles(interface) {
-                    return <Self as #supertraits>::__ipc_dispatch(self, call);
-                }
-            )*
-            #unknown
-        }}
-    };
     quote! {
         #[doc(hidden)]
-        fn __ipc_dispatch(&self, call: &mut #private::Incoming<'_>) -> ::core::result::Result<(), #private::Error> {
-            match call.method_of(#id) {
+        #[allow(deprecated)]
+        fn __ipc_dispatch(
+            &self,
+            __ipc_call: &mut #private::Incoming<'_>,
+        ) -> ::core::result::Result<(), #private::Error> {
+            #(#ids)*
+            match __ipc_call.method() {
                 #(#arms)*
-                ::core::option::Option::Some(_) => #unknown,
-                ::core::option::Option::None => #other_interface,
+                __ipc_other => {
+                    // A call of another interface's method belongs to a supertrait, if to anything.
+                    #(
+                        if <dyn #supertraits as #private::Interface>::handles(__ipc_other) {
+                            return <Self as #supertraits>::__ipc_dispatch(self, __ipc_call);
+                        }
+                    )*
+                    ::core::result::Result::Err(__ipc_call.unknown_method(#name))
+                }
             }
         }
     }
 }
 
 fn arm(cx: &Context<'_>, method: &Method) -> TokenStream {
+    let private = &cx.private;
     let ident = &cx.model.ident;
-    let index = method.index;
-    let info = cx.method_info();
-    let statics = cx.method_statics(method);
+    let cfgs = &method.cfgs;
+    let id = cx.method_id_const(method);
+    let info = cx.method_info(method);
+    let callbacks = cx.callback_statics(method);
     let method_ident = &method.ident;
     let decodes = method.args.iter().map(|arg| {
         let binding = &arg.ident;
-        let name = binding.to_string();
+        let name = unraw(binding);
         match &arg.pass {
             Pass::Value(flow) => {
-                let info = cx.callback_info(Some(&arg.ident));
+                let info = cx.callback_static(Some(&arg.ident));
                 let decoded = marshal::decode(cx, flow, &name, &info);
                 quote!(let #binding = #decoded;)
             }
             Pass::Ref { raw: Some(raw), .. } => {
                 let method = marshal::raw_method(*raw);
-                quote!(let #binding = call.#method(#name)?;)
+                quote!(let #binding = __ipc_call.#method(#name)?;)
             }
-            Pass::Ref { owned, .. } => quote_spanned!(owned.span()=> let #binding = call.value::<#owned>(#name)?;),
-            Pass::Mut { owned } => quote_spanned!(owned.span()=> let mut #binding = call.value::<#owned>(#name)?;),
+            Pass::Ref { owned, .. } => {
+                quote_spanned!(owned.span()=> let #binding = __ipc_call.value::<#owned>(#name)?;)
+            }
+            Pass::Mut { owned } => {
+                quote_spanned!(owned.span()=> let mut #binding = __ipc_call.value::<#owned>(#name)?;)
+            }
             Pass::Lend { interface } => {
-                quote_spanned!(interface.span()=> let #binding = call.object::<::std::boxed::Box<dyn #interface>>(#name)?;)
+                quote_spanned!(interface.span()=> let #binding = __ipc_call.object::<::std::boxed::Box<dyn #interface>>(#name)?;)
             }
         }
     });
@@ -77,27 +92,30 @@ fn arm(cx: &Context<'_>, method: &Method) -> TokenStream {
             Pass::Lend { .. } => quote!(&*#binding),
         }
     });
-    let return_info = cx.callback_info(None);
+    let return_info = cx.callback_static(None);
     let encode_return = match &method.ret {
-        Ret::Unit => quote!(call.ret(&ret)?;),
+        Ret::Unit => quote!(__ipc_call.ret(&__ipc_ret)?;),
         Ret::Plain(flow) => marshal::encode_return(cx, flow, &return_info),
         Ret::Result { ok, ty, .. } if matches!(**ok, Flow::Object(_)) => {
-            quote_spanned!(ty.span()=> call.ret_object::<#ty>(ret)?;)
+            quote_spanned!(ty.span()=> __ipc_call.ret_object::<#ty>(__ipc_ret)?;)
         }
-        Ret::Result { ty, .. } => quote_spanned!(ty.span()=> call.ret::<#ty>(&ret)?;),
+        Ret::Result { ty, .. } => quote_spanned!(ty.span()=> __ipc_call.ret::<#ty>(&__ipc_ret)?;),
     };
     let write_backs = method.args.iter().filter_map(|arg| {
         let Pass::Mut { .. } = arg.pass else { return None };
         let binding = &arg.ident;
-        let name = binding.to_string();
-        Some(quote!(call.write_back(#name, &#binding)?;))
+        let name = unraw(binding);
+        Some(quote!(__ipc_call.write_back(#name, &#binding)?;))
     });
     quote! {
-        ::core::option::Option::Some(#index) => {
-            #statics
+        #(#cfgs)*
+        #id => {
+            static __IPC_METHOD: #private::MethodInfo = #info;
+            #callbacks
+            __ipc_call.check(&__IPC_METHOD)?;
             #(#decodes)*
-            call.received(&#info);
-            let ret = #ident::#method_ident(self, #(#args),*);
+            __ipc_call.received(&__IPC_METHOD);
+            let __ipc_ret = #ident::#method_ident(self, #(#args),*);
             #encode_return
             #(#write_backs)*
             ::core::result::Result::Ok(())

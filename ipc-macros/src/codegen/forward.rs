@@ -4,25 +4,30 @@
 use proc_macro2::TokenStream;
 use quote::quote;
 
-use super::Context;
+use super::{Context, proxy};
 
 pub(crate) fn generate(cx: &Context<'_>) -> TokenStream {
     let private = &cx.private;
     let ident = &cx.model.ident;
     let methods = cx.model.methods.iter().map(|method| {
         let sig = &method.sig;
+        let cfgs = &method.cfgs;
         let name = &method.ident;
         let args = method.args.iter().map(|arg| &arg.ident);
         quote! {
+            #(#cfgs)*
             #sig {
                 #ident::#name(&*self.0, #(#args),*)
             }
         }
     });
+    let locals = cx.model.local_methods.iter().map(proxy::local_method);
     quote! {
         #[automatically_derived]
-        impl<T: ?::core::marker::Sized + #ident> #ident for #private::Shared<T> {
+        #[allow(deprecated)]
+        impl<__IpcT: ?::core::marker::Sized + #ident> #ident for #private::Shared<__IpcT> {
             #(#methods)*
+            #(#locals)*
         }
     }
 }

@@ -1,29 +1,54 @@
-//! `impl Interface for dyn Trait`.
+//! `impl Interface for dyn Trait`, the statics that describe each method, the
+//! compile-time check that supertrait routing cannot collide, and
+//! `impl Debug for dyn Trait`.
 
 use proc_macro2::TokenStream;
 use quote::quote;
 
-use super::Context;
+use super::{Context, unraw};
 
 pub(crate) fn generate(cx: &Context<'_>) -> TokenStream {
     let private = &cx.private;
     let model = cx.model;
     let ident = &model.ident;
     let name = &model.name;
-    let id = model.id;
-    let fingerprint = model.fingerprint;
+    let interface = cx.interface();
+    let tokens = model.tokens;
     let supertraits = &model.supertraits;
-    // `dyn Trait` is Debug already when Debug is a supertrait.
-    let debug_is_supertrait =
-        cx.model.supertraits.iter().any(|path| path.segments.last().is_some_and(|segment| segment.ident == "Debug"));
-    let debug = (!debug_is_supertrait).then(|| {
+    let wire = match &model.wire {
+        Some(wire) => quote!(#private::WireName::explicit(#wire)),
+        None => quote!(#private::WireName::from_module(::core::module_path!(), #name)),
+    };
+    let statics = model.methods.iter().map(|method| {
+        let cfgs = &method.cfgs;
+        let info = cx.method_static(method);
+        let value = cx.method_info(method);
+        quote! {
+            #(#cfgs)*
+            #[allow(non_upper_case_globals)]
+            static #info: #private::MethodInfo = #value;
+        }
+    });
+    let method_ids = model.methods.iter().map(|method| {
+        let cfgs = &method.cfgs;
+        let method_name = unraw(&method.ident);
+        quote!(#(#cfgs)* #interface::WIRE.method_id(#method_name))
+    });
+    let method_refs = model.methods.iter().map(|method| {
+        let cfgs = &method.cfgs;
+        let info = cx.method_static(method);
+        quote!(#(#cfgs)* &#info)
+    });
+    let debug = (!model.debug_supertrait).then(|| {
         quote! {
             #[automatically_derived]
             impl ::core::fmt::Debug for dyn #ident {
-                fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+                fn fmt(&self, __ipc_f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
                     match #ident::__ipc_proxy(self) {
-                        ::core::option::Option::Some(core) => f.debug_tuple(#name).field(core).finish(),
-                        ::core::option::Option::None => f.debug_tuple(#name).field(&::core::format_args!("local")).finish(),
+                        ::core::option::Option::Some(__ipc_core) => __ipc_f.debug_tuple(#name).field(__ipc_core).finish(),
+                        ::core::option::Option::None => {
+                            __ipc_f.debug_tuple(#name).field(&::core::format_args!("local")).finish()
+                        }
                     }
                 }
             }
@@ -32,38 +57,61 @@ pub(crate) fn generate(cx: &Context<'_>) -> TokenStream {
     quote! {
         #debug
 
+        #(#statics)*
+
         #[automatically_derived]
         impl #private::Interface for dyn #ident {
             const NAME: &'static str = #name;
-            const ID: u32 = #id;
-            const FINGERPRINT: u64 = #private::combine_fingerprints(
-                #fingerprint,
-                &[#(<dyn #supertraits as #private::Interface>::FINGERPRINT),*],
-            );
+            const WIRE: #private::WireName = #wire;
+            const ROUTING: &'static #private::Routing = &#private::Routing {
+                wire: #interface::WIRE,
+                tokens: #tokens,
+                methods: &[#(#method_ids),*],
+                supertraits: &[#(<dyn #supertraits as #private::Interface>::ROUTING),*],
+            };
 
-            fn handles(interface: u32) -> bool {
-                interface == #id #(|| <dyn #supertraits as #private::Interface>::handles(interface))*
+            fn contract() -> &'static #private::InterfaceContract {
+                static __IPC_CONTRACT: ::std::sync::OnceLock<#private::InterfaceContract> = ::std::sync::OnceLock::new();
+                __IPC_CONTRACT.get_or_init(|| {
+                    #private::InterfaceContract::new(
+                        #interface::WIRE,
+                        &[#(#method_refs),*],
+                        &[#(<dyn #supertraits as #private::Interface>::contract),*],
+                    )
+                })
             }
 
-            fn from_proxy(core: #private::ProxyCore) -> ::std::boxed::Box<Self> {
-                ::std::boxed::Box::new(#private::Proxy::<Self>::new(core))
+            fn handles(__ipc_method: u64) -> bool {
+                #interface::ROUTING.methods.contains(&__ipc_method)
+                    #(|| <dyn #supertraits as #private::Interface>::handles(__ipc_method))*
             }
 
-            fn from_proxy_arc(core: #private::ProxyCore) -> ::std::sync::Arc<Self> {
-                ::std::sync::Arc::new(#private::Proxy::<Self>::new(core))
+            fn from_proxy(__ipc_core: #private::ProxyCore) -> ::std::boxed::Box<Self> {
+                ::std::boxed::Box::new(#private::Proxy::<Self>::new(__ipc_core))
             }
 
-            fn proxy_core(this: &Self) -> ::core::option::Option<&#private::ProxyCore> {
-                #ident::__ipc_proxy(this)
+            fn from_proxy_arc(__ipc_core: #private::ProxyCore) -> ::std::sync::Arc<Self> {
+                ::std::sync::Arc::new(#private::Proxy::<Self>::new(__ipc_core))
             }
 
-            fn from_shared(this: ::std::sync::Arc<Self>) -> ::std::boxed::Box<Self> {
-                ::std::boxed::Box::new(#private::Shared(this))
+            fn proxy_core(__ipc_this: &Self) -> ::core::option::Option<&#private::ProxyCore> {
+                #ident::__ipc_proxy(__ipc_this)
             }
 
-            fn dispatch(this: &Self, call: &mut #private::Incoming<'_>) -> ::core::result::Result<(), #private::Error> {
-                #ident::__ipc_dispatch(this, call)
+            fn from_shared(__ipc_this: ::std::sync::Arc<Self>) -> ::std::boxed::Box<Self> {
+                ::std::boxed::Box::new(#private::Shared(__ipc_this))
+            }
+
+            fn dispatch(
+                __ipc_this: &Self,
+                __ipc_call: &mut #private::Incoming<'_>,
+            ) -> ::core::result::Result<(), #private::Error> {
+                #ident::__ipc_dispatch(__ipc_this, __ipc_call)
             }
         }
+
+        // No call can reach the wrong method: a collision among this trait and
+        // its supertraits fails to compile here.
+        const _: () = #private::check_routing(#interface::ROUTING);
     }
 }

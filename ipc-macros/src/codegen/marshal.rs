@@ -28,19 +28,19 @@ pub(crate) fn raw_type(raw: Raw) -> TokenStream {
     }
 }
 
-/// `call.value(..)`, `call.bytes(..)` or `call.object(..)` for an argument
+/// `__ipc_call.value(..)`, `__ipc_call.bytes(..)` or `__ipc_call.object(..)` for an argument
 /// `value` of an outgoing call named `call`.
 pub(crate) fn encode(cx: &Context<'_>, flow: &Flow, name: &str, value: &TokenStream, info: &Ident) -> TokenStream {
     match flow {
-        Flow::Value(ty) => quote_spanned!(ty.span()=> call.value::<#ty>(#name, &#value);),
+        Flow::Value(ty) => quote_spanned!(ty.span()=> __ipc_call.value::<#ty>(#name, &#value);),
         Flow::Raw(raw) => {
             let method = raw_method(*raw);
-            quote!(call.#method(#name, &#value);)
+            quote!(__ipc_call.#method(#name, &#value);)
         }
-        Flow::Object(ty) => quote_spanned!(ty.span()=> call.object::<#ty>(#name, #value);),
+        Flow::Object(ty) => quote_spanned!(ty.span()=> __ipc_call.object::<#ty>(#name, #value);),
         Flow::Callback(callback) => {
             let exported = export_callback(cx, callback, value, info);
-            quote!(call.object(#name, #exported);)
+            quote!(__ipc_call.object(#name, #exported);)
         }
     }
 }
@@ -49,14 +49,14 @@ pub(crate) fn encode(cx: &Context<'_>, flow: &Flow, name: &str, value: &TokenStr
 pub(crate) fn decode(cx: &Context<'_>, flow: &Flow, name: &str, info: &Ident) -> TokenStream {
     let private = &cx.private;
     match flow {
-        Flow::Value(ty) => quote_spanned!(ty.span()=> call.value::<#ty>(#name)?),
+        Flow::Value(ty) => quote_spanned!(ty.span()=> __ipc_call.value::<#ty>(#name)?),
         Flow::Raw(raw) => {
             let method = raw_method(*raw);
-            quote!(call.#method(#name)?)
+            quote!(__ipc_call.#method(#name)?)
         }
-        Flow::Object(ty) => quote_spanned!(ty.span()=> call.object::<#ty>(#name)?),
+        Flow::Object(ty) => quote_spanned!(ty.span()=> __ipc_call.object::<#ty>(#name)?),
         Flow::Callback(callback) => {
-            import_callback(cx, callback, &quote!(call.object::<#private::RemoteCallback>(#name)?), info)
+            import_callback(cx, callback, &quote!(__ipc_call.object::<#private::RemoteCallback>(#name)?), info)
         }
     }
 }
@@ -65,36 +65,36 @@ pub(crate) fn decode(cx: &Context<'_>, flow: &Flow, name: &str, info: &Ident) ->
 pub(crate) fn decode_reply(cx: &Context<'_>, flow: &Flow, info: &Ident) -> TokenStream {
     let private = &cx.private;
     match flow {
-        Flow::Value(ty) => quote_spanned!(ty.span()=> reply.value::<#ty>()?),
+        Flow::Value(ty) => quote_spanned!(ty.span()=> __ipc_reply.value::<#ty>()?),
         Flow::Raw(raw) => {
             let method = raw_method(*raw);
-            quote!(reply.#method()?)
+            quote!(__ipc_reply.#method()?)
         }
-        Flow::Object(ty) => quote_spanned!(ty.span()=> reply.object::<#ty>()?),
+        Flow::Object(ty) => quote_spanned!(ty.span()=> __ipc_reply.object::<#ty>()?),
         Flow::Callback(callback) => {
-            import_callback(cx, callback, &quote!(reply.object::<#private::RemoteCallback>()?), info)
+            import_callback(cx, callback, &quote!(__ipc_reply.object::<#private::RemoteCallback>()?), info)
         }
     }
 }
 
-/// A statement that encodes the value `ret` as the result of an incoming `call`.
+/// A statement that encodes the value `__ipc_ret` as the result of an incoming `__ipc_call`.
 pub(crate) fn encode_return(cx: &Context<'_>, flow: &Flow, info: &Ident) -> TokenStream {
     match flow {
-        Flow::Value(ty) => quote_spanned!(ty.span()=> call.ret::<#ty>(&ret)?;),
+        Flow::Value(ty) => quote_spanned!(ty.span()=> __ipc_call.ret::<#ty>(&__ipc_ret)?;),
         Flow::Raw(raw) => {
             let method = format_ident!("ret_{}", raw_method(*raw));
-            quote!(call.#method(ret)?;)
+            quote!(__ipc_call.#method(__ipc_ret)?;)
         }
-        Flow::Object(ty) => quote_spanned!(ty.span()=> call.ret_object::<#ty>(ret)?;),
+        Flow::Object(ty) => quote_spanned!(ty.span()=> __ipc_call.ret_object::<#ty>(__ipc_ret)?;),
         Flow::Callback(callback) => {
-            let exported = export_callback(cx, callback, &quote!(ret), info);
-            quote!(call.ret_object(#exported)?;)
+            let exported = export_callback(cx, callback, &quote!(__ipc_ret), info);
+            quote!(__ipc_call.ret_object(#exported)?;)
         }
     }
 }
 
 fn input_names(callback: &Callback) -> Vec<Ident> {
-    (0..callback.inputs.len()).map(|i| format_ident!("arg{}", i)).collect()
+    (0..callback.inputs.len()).map(|i| format_ident!("__ipc_arg{}", i)).collect()
 }
 
 /// Wraps a local closure `value` in a `Callback` that the peer calls back through.
@@ -106,24 +106,23 @@ fn export_callback(cx: &Context<'_>, callback: &Callback, value: &TokenStream, i
         quote!(let #name = #decoded;)
     });
     let ret = match &callback.output {
-        None => quote!(call.ret(&ret)),
+        None => quote!(__ipc_call.ret(&__ipc_ret)),
         Some(output) => {
             let encoded = encode_return(cx, output, info);
             quote!(#encoded ::core::result::Result::Ok(()))
         }
     };
     let (constructor, binding) = match callback.flavor {
-        Flavor::Fn => (quote!(new_fn), quote!(let callback = #value;)),
-        Flavor::FnMut => (quote!(new_fn_mut), quote!(let mut callback = #value;)),
-        Flavor::FnOnce => (quote!(new_fn_once), quote!(let callback = #value;)),
+        Flavor::Fn => (quote!(new_fn), quote!(let __ipc_callback = #value;)),
+        Flavor::FnMut => (quote!(new_fn_mut), quote!(let mut __ipc_callback = #value;)),
+        Flavor::FnOnce => (quote!(new_fn_once), quote!(let __ipc_callback = #value;)),
     };
-    let described = info.to_string();
     quote! {{
         #binding
-        #private::Callback::#constructor(#described, move |call: &mut #private::Incoming<'_>| {
+        #private::Callback::#constructor(&#info, move |__ipc_call: &mut #private::Incoming<'_>| {
             #(#decodes)*
-            call.received(&#info);
-            let ret = callback(#(#names),*);
+            __ipc_call.received(&#info);
+            let __ipc_ret = __ipc_callback(#(#names),*);
             #ret
         })
     }}
@@ -152,7 +151,7 @@ fn import_callback(cx: &Context<'_>, callback: &Callback, remote: &TokenStream, 
         .enumerate()
         .map(|(i, (flow, name))| encode(cx, flow, &i.to_string(), &quote!(#name), info));
     let (output, decoded) = match &callback.output {
-        None => (quote!(()), quote!(reply.value::<()>()?)),
+        None => (quote!(()), quote!(__ipc_reply.value::<()>()?)),
         Some(flow) => {
             let output = match &**flow {
                 Flow::Value(ty) | Flow::Object(ty) => quote!(#ty),
@@ -171,16 +170,16 @@ fn import_callback(cx: &Context<'_>, callback: &Callback, remote: &TokenStream, 
     };
     let span = Span::call_site();
     quote_spanned! {span=> {
-        let remote = #remote;
-        let callback: #ty = #container::new(move |#(#params),*| -> #output {
-            let mut call = remote.call(&#info);
+        let __ipc_remote = #remote;
+        let __ipc_callback: #ty = #container::new(move |#(#params),*| -> #output {
+            let mut __ipc_call = __ipc_remote.call(&#info);
             #(#encodes)*
-            let outcome = call.send().and_then(|mut reply| {
-                let ret = #decoded;
-                ::core::result::Result::Ok(ret)
+            let __ipc_outcome = __ipc_call.send().and_then(|mut __ipc_reply| {
+                let __ipc_ret = #decoded;
+                ::core::result::Result::Ok(__ipc_ret)
             });
-            #private::expect(outcome, &#info)
+            #private::expect(__ipc_outcome, &#info)
         });
-        callback
+        __ipc_callback
     }}
 }

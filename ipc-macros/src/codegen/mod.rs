@@ -1,6 +1,12 @@
 //! Writes the expansion from the model. One module per generated item; the
-//! per-argument encode and decode fragments they share live in [`marshal`].
+//! per-argument encode, decode and describe fragments they share live in
+//! [`marshal`] and [`describe`].
+//!
+//! Every name the generated code introduces starts with `__ipc` (`__IPC` for
+//! statics), a prefix the user's own argument and method names may not use, so
+//! an argument called `call`, `reply` or `ret` never meets a generated local.
 
+mod describe;
 mod dispatch;
 mod forward;
 mod interface;
@@ -28,47 +34,74 @@ impl Context<'_> {
         Context { private: quote!(#krate::__private), model }
     }
 
-    /// The `static` that describes a method, declared by [`Context::method_statics`].
-    pub(crate) fn method_info(&self) -> Ident {
-        format_ident!("METHOD")
+    /// `<dyn Trait as Interface>`.
+    pub(crate) fn interface(&self) -> TokenStream {
+        let private = &self.private;
+        let ident = &self.model.ident;
+        quote!(<dyn #ident as #private::Interface>)
     }
 
-    /// The `static` that describes a callback passed as `arg` (or returned).
-    pub(crate) fn callback_info(&self, arg: Option<&Ident>) -> Ident {
+    /// The static in the helper block that describes `method`.
+    pub(crate) fn method_static(&self, method: &Method) -> Ident {
+        format_ident!("__IPC_METHOD_{}", unraw(&method.ident))
+    }
+
+    /// The const holding `method`'s wire id inside the dispatcher.
+    pub(crate) fn method_id_const(&self, method: &Method) -> Ident {
+        format_ident!("__IPC_ID_{}", unraw(&method.ident))
+    }
+
+    /// The static that describes a callback passed as `arg` (or returned).
+    pub(crate) fn callback_static(&self, arg: Option<&Ident>) -> Ident {
         match arg {
-            Some(arg) => format_ident!("CALLBACK_{}", arg.to_string().trim_start_matches("r#").to_uppercase()),
-            None => format_ident!("CALLBACK_RETURN"),
+            Some(arg) => format_ident!("__IPC_CALLBACK_{}", unraw(arg)),
+            None => format_ident!("__IPC_CALLBACK_RESULT"),
         }
     }
 
-    /// The statics that describe one method and its callbacks, for the log
-    /// lines and the wire. Each function that needs them declares them inside
-    /// its own body, so the macro adds no names to the user's module.
-    pub(crate) fn method_statics(&self, method: &Method) -> TokenStream {
+    /// `MethodInfo::new(..)` for `method`: its names, wire id and signature.
+    pub(crate) fn method_info(&self, method: &Method) -> TokenStream {
         let private = &self.private;
         let name = &self.model.name;
-        let id = self.model.id;
-        let info = self.method_info();
-        let index = method.index;
-        let method_name = method.ident.to_string();
-        let mut statics = quote! {
-            static #info: #private::MethodInfo = #private::MethodInfo::new(#name, #id, #index, #method_name);
-        };
+        let interface = self.interface();
+        let method_name = unraw(&method.ident);
+        let describe = describe::method(self, method);
+        quote! {
+            #private::MethodInfo::new(#name, #interface::WIRE, #method_name, #describe)
+        }
+    }
+
+    /// The statics that describe the callbacks of one method, declared inside
+    /// each function that needs them, so the macro adds no names to the
+    /// user's module.
+    pub(crate) fn callback_statics(&self, method: &Method) -> TokenStream {
+        let private = &self.private;
+        let prefix = format!("{}.{}", self.model.name, unraw(&method.ident));
+        let mut statics = TokenStream::new();
         for arg in &method.args {
             if let Pass::Value(Flow::Callback(_)) = &arg.pass {
-                let info = self.callback_info(Some(&arg.ident));
-                let described = format!("{name}.{method_name}({})", arg.ident);
-                statics
-                    .extend(quote!(static #info: #private::MethodInfo = #private::MethodInfo::callback(#described);));
+                let info = self.callback_static(Some(&arg.ident));
+                let described = format!("{prefix}.{}", unraw(&arg.ident));
+                statics.extend(quote! {
+                    #[allow(non_upper_case_globals)]
+                    static #info: #private::MethodInfo = #private::MethodInfo::callback(#described);
+                });
             }
         }
         if let Ret::Plain(Flow::Callback(_)) = &method.ret {
-            let info = self.callback_info(None);
-            let described = format!("{name}.{method_name} -> callback");
-            statics.extend(quote!(static #info: #private::MethodInfo = #private::MethodInfo::callback(#described);));
+            let info = self.callback_static(None);
+            let described = format!("{prefix}.result");
+            statics.extend(quote! {
+                static #info: #private::MethodInfo = #private::MethodInfo::callback(#described);
+            });
         }
         statics
     }
+}
+
+/// An identifier's text without a leading `r#`.
+pub(crate) fn unraw(ident: &Ident) -> String {
+    ident.to_string().trim_start_matches("r#").to_owned()
 }
 
 pub(crate) fn generate(parsed: &Parsed, model: &Interface) -> TokenStream {
