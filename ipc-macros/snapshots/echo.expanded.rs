@@ -7,7 +7,7 @@ pub trait Echo: Send + Sync {
         ::core::option::Option::None
     }
     #[doc(hidden)]
-    #[allow(deprecated)]
+    #[allow(deprecated, non_snake_case)]
     fn __ipc_dispatch(
         &self,
         __ipc_call: &mut ::multiprocess::__private::Incoming<'_>,
@@ -110,8 +110,12 @@ const _: () = {
         fn from_proxy_arc(
             __ipc_core: ::multiprocess::__private::ProxyCore,
         ) -> ::std::sync::Arc<Self> {
-            ::std::sync::Arc::new(
-                ::multiprocess::__private::Proxy::<Self>::new(__ipc_core),
+            <::std::sync::Arc<
+                Self,
+            > as ::core::convert::From<
+                ::std::boxed::Box<Self>,
+            >>::from(
+                <Self as ::multiprocess::__private::Interface>::from_proxy(__ipc_core),
             )
         }
         fn proxy_core(
@@ -129,10 +133,22 @@ const _: () = {
             Echo::__ipc_dispatch(__ipc_this, __ipc_call)
         }
     }
+    #[automatically_derived]
+    impl<
+        __IpcT: ?::core::marker::Sized + Echo,
+    > ::multiprocess::__private::DispatchFor<__IpcT> for dyn Echo {
+        fn dispatch(
+            __ipc_this: &__IpcT,
+            __ipc_call: &mut ::multiprocess::__private::Incoming<'_>,
+        ) -> ::core::result::Result<(), ::multiprocess::__private::Error> {
+            Echo::__ipc_dispatch(__ipc_this, __ipc_call)
+        }
+    }
     const _: () = ::multiprocess::__private::check_routing(
         <dyn Echo as ::multiprocess::__private::Interface>::ROUTING,
     );
     #[automatically_derived]
+    #[allow(non_snake_case)]
     impl<__IpcI: ?::core::marker::Sized + 'static> Echo
     for ::multiprocess::__private::Proxy<__IpcI> {
         fn __ipc_proxy(
@@ -156,7 +172,7 @@ const _: () = {
         }
     }
     #[automatically_derived]
-    #[allow(deprecated)]
+    #[allow(deprecated, non_snake_case)]
     impl<__IpcT: ?::core::marker::Sized + Echo> Echo
     for ::multiprocess::__private::Shared<__IpcT> {
         fn echo(&self, message: String) -> String {

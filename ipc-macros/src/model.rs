@@ -92,7 +92,6 @@ pub(crate) enum Ret {
     Result {
         ok: Box<Flow>,
         err: Type,
-        ty: Type,
     },
 }
 
@@ -314,7 +313,7 @@ fn ret(ty: &Type) -> syn::Result<Ret> {
                 other => other,
             };
             reject_handles(err, "an error type")?;
-            return Ok(Ret::Result { ok: Box::new(ok), err: (*err).clone(), ty: ty.clone() });
+            return Ok(Ret::Result { ok: Box::new(ok), err: (*err).clone() });
         }
     }
     flow(ty).map(Ret::Plain)

@@ -3,9 +3,18 @@
 //! which objects and callbacks cross ([`Export`], [`Import`]; their
 //! implementations live in `objects`).
 
-use std::{any::Any, collections::VecDeque, fmt::Write as _, rc::Rc, sync::Arc, thread};
+use std::{
+    any::Any,
+    collections::VecDeque,
+    fmt::Write as _,
+    rc::Rc,
+    sync::{Arc, Mutex},
+    thread,
+};
 
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
+
+use crate::bounds::{Codec, ErrorCodec};
 
 use crate::{
     Error, codec,
@@ -100,12 +109,22 @@ impl<'a> OutgoingCall<'a> {
     }
 
     /// Encodes a value argument (also the referent of a `&T` or `&mut T` argument).
-    pub fn value<T: Serialize + ?Sized>(&mut self, name: &str, value: &T) {
+    pub fn value<T>(&mut self, codec: Codec<T>, name: &str, value: &T) {
         if self.error.is_none() {
-            if let Err(error) = codec::encode_into(&mut self.frame.inline, value, name) {
+            if let Err(error) = (codec.encode)(value, &mut self.frame.inline, name) {
                 self.error = Some(error);
             }
-            push_rendered(&mut self.log, name, || render::render(value));
+            push_rendered(&mut self.log, name, || (codec.render)(value));
+        }
+    }
+
+    /// Encodes a `&[T]` argument; the callee gets a `Vec<T>` to borrow from.
+    pub fn slice<T>(&mut self, codec: Codec<T>, name: &str, values: &[T]) {
+        if self.error.is_none() {
+            if let Err(error) = (codec.encode_slice)(values, &mut self.frame.inline, name) {
+                self.error = Some(error);
+            }
+            push_rendered(&mut self.log, name, || (codec.render_slice)(values));
         }
     }
 
@@ -126,16 +145,27 @@ impl<'a> OutgoingCall<'a> {
         }
     }
 
-    /// Encodes an object or callback argument: the receiver gets a proxy.
-    pub fn object<T: Export>(&mut self, name: &str, value: T) {
+    /// Encodes an object argument: the receiver gets a proxy.
+    pub fn object<T>(&mut self, codec: HandleCodec<T>, name: &str, value: T) {
         if self.error.is_none() {
-            push_rendered(&mut self.log, name, || value.describe());
-            if let Err(error) =
-                value.export(&mut Encoder { conn: self.conn, buf: &mut self.frame.inline, keep: &mut self.keep })
-            {
+            push_rendered(&mut self.log, name, || (codec.describe_out)(&value));
+            let mut out = Encoder { conn: self.conn, buf: &mut self.frame.inline, keep: &mut self.keep };
+            if let Err(error) = (codec.export)(value, &mut out) {
                 self.error = Some(error);
             }
         }
+    }
+
+    /// Encodes a callback argument: the receiver gets a proxy it calls back through.
+    pub fn callback(&mut self, name: &str, callback: Callback) {
+        let codec = HandleCodec {
+            export: Callback::export,
+            import: |_| Err(Error::Protocol("a local callback is never imported".into())),
+            describe_out: Callback::describe,
+            describe_in: Callback::describe,
+            signature: |_| {},
+        };
+        self.object(codec, name, callback);
     }
 
     /// Lends a borrowed object (`&dyn I`) for the duration of the call. The
@@ -244,11 +274,35 @@ impl Reply {
     }
 
     /// Decodes the returned value.
-    pub fn value<T: DeserializeOwned + Serialize>(&mut self) -> Result<T, Error> {
-        let (value, used) = codec::decode_from::<T>(&self.body[self.pos..], "result")?;
+    pub fn value<T>(&mut self, codec: Codec<T>) -> Result<T, Error> {
+        let (value, used) = (codec.decode)(&self.body[self.pos..], "result")?;
         self.pos += used;
-        self.log_result(|| render::render(&value));
+        self.log_result(|| (codec.render)(&value));
         Ok(value)
+    }
+
+    /// Decodes a returned `Result` whose error is the method's own.
+    pub fn result<T, E>(&mut self, ok: Codec<T>, err: ErrorCodec<E>) -> Result<Result<T, E>, Error> {
+        let result = match self.tag()? {
+            Ok(()) => Ok(self.value(ok)?),
+            Err(()) => Err(self.value(err.codec)?),
+        };
+        Ok(result)
+    }
+
+    /// Decodes a returned `Result` of objects.
+    pub fn object_result<T, E>(&mut self, ok: HandleCodec<T>, err: ErrorCodec<E>) -> Result<Result<T, E>, Error> {
+        let result = match self.tag()? {
+            Ok(()) => Ok(self.object(ok)?),
+            Err(()) => Err(self.value(err.codec)?),
+        };
+        Ok(result)
+    }
+
+    fn tag(&mut self) -> Result<Result<(), ()>, Error> {
+        let (tag, used) = codec::decode_from::<u32>(&self.body[self.pos..], "result")?;
+        self.pos += used;
+        result_tag(tag)
     }
 
     /// Decodes a returned byte buffer.
@@ -268,18 +322,23 @@ impl Reply {
         Ok(text)
     }
 
-    /// Decodes a returned object or callback.
-    pub fn object<T: Import>(&mut self) -> Result<T, Error> {
+    /// Decodes a returned object.
+    pub fn object<T>(&mut self, codec: HandleCodec<T>) -> Result<T, Error> {
         let mut decoder = Decoder { conn: &self.conn, bytes: &self.body[self.pos..], used: 0 };
-        let value = T::import(&mut decoder)?;
+        let value = (codec.import)(&mut decoder)?;
         self.pos += decoder.used;
-        self.log_result(|| value.describe());
+        self.log_result(|| (codec.describe_in)(&value));
         Ok(value)
     }
 
+    /// Decodes a returned callback.
+    pub fn callback(&mut self) -> Result<RemoteCallback, Error> {
+        self.object(REMOTE_CALLBACK)
+    }
+
     /// Decodes the callee's new value of a `&mut T` argument into `target`.
-    pub fn write_back<T: DeserializeOwned>(&mut self, name: &str, target: &mut T) -> Result<(), Error> {
-        let (value, used) = codec::decode_from::<T>(&self.body[self.pos..], name)?;
+    pub fn write_back<T>(&mut self, codec: Codec<T>, name: &str, target: &mut T) -> Result<(), Error> {
+        let (value, used) = (codec.decode)(&self.body[self.pos..], name)?;
         self.pos += used;
         *target = value;
         Ok(())
@@ -346,10 +405,10 @@ impl<'a> Incoming<'a> {
     }
 
     /// Decodes the next value argument.
-    pub fn value<T: DeserializeOwned + Serialize>(&mut self, name: &str) -> Result<T, Error> {
-        let (value, used) = codec::decode_from::<T>(self.args, name)?;
+    pub fn value<T>(&mut self, codec: Codec<T>, name: &str) -> Result<T, Error> {
+        let (value, used) = (codec.decode)(self.args, name)?;
         self.args = &self.args[used..];
-        push_rendered(&mut self.log, name, || render::render(&value));
+        push_rendered(&mut self.log, name, || (codec.render)(&value));
         Ok(value)
     }
 
@@ -370,13 +429,18 @@ impl<'a> Incoming<'a> {
         Ok(text)
     }
 
-    /// Decodes the next object or callback argument.
-    pub fn object<T: Import>(&mut self, name: &str) -> Result<T, Error> {
+    /// Decodes the next object argument.
+    pub fn object<T>(&mut self, codec: HandleCodec<T>, name: &str) -> Result<T, Error> {
         let mut decoder = Decoder { conn: self.conn, bytes: self.args, used: 0 };
-        let value = T::import(&mut decoder)?;
+        let value = (codec.import)(&mut decoder)?;
         self.args = &self.args[decoder.used..];
-        push_rendered(&mut self.log, name, || value.describe());
+        push_rendered(&mut self.log, name, || (codec.describe_in)(&value));
         Ok(value)
+    }
+
+    /// Decodes the next callback argument.
+    pub fn callback(&mut self, name: &str) -> Result<RemoteCallback, Error> {
+        self.object(REMOTE_CALLBACK, name)
     }
 
     /// Marks the arguments as decoded; logs the call as received.
@@ -396,9 +460,44 @@ impl<'a> Incoming<'a> {
     }
 
     /// Encodes the method's return value.
-    pub fn ret<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Error> {
-        self.log_return(|| render::render(value));
-        codec::encode_into(&mut self.out.inline, value, "result")
+    pub fn ret<T>(&mut self, codec: Codec<T>, value: &T) -> Result<(), Error> {
+        self.log_return(|| (codec.render)(value));
+        (codec.encode)(value, &mut self.out.inline, "result")
+    }
+
+    /// Encodes a returned `Result` whose error is the method's own.
+    pub fn ret_result<T, E>(&mut self, ok: Codec<T>, err: ErrorCodec<E>, value: &Result<T, E>) -> Result<(), Error> {
+        self.log_return(|| match value {
+            Ok(value) => format!("Ok({})", (ok.render)(value)),
+            Err(error) => format!("Err({})", (err.codec.render)(error)),
+        });
+        let out = &mut self.out.inline;
+        match value {
+            Ok(value) => codec::encode_into(out, &OK, "result").and_then(|()| (ok.encode)(value, out, "result")),
+            Err(error) => {
+                codec::encode_into(out, &ERR, "result").and_then(|()| (err.codec.encode)(error, out, "result"))
+            }
+        }
+    }
+
+    /// Encodes a returned `Result` of objects.
+    pub fn ret_object_result<T, E>(
+        &mut self,
+        ok: HandleCodec<T>,
+        err: ErrorCodec<E>,
+        value: Result<T, E>,
+    ) -> Result<(), Error> {
+        match value {
+            Ok(value) => {
+                codec::encode_into(&mut self.out.inline, &OK, "result")?;
+                self.ret_object(ok, value)
+            }
+            Err(error) => {
+                self.log_return(|| format!("Err({})", (err.codec.render)(&error)));
+                codec::encode_into(&mut self.out.inline, &ERR, "result")?;
+                (err.codec.encode)(&error, &mut self.out.inline, "result")
+            }
+        }
     }
 
     /// Sends a returned byte buffer; a large one goes out without a copy.
@@ -415,15 +514,33 @@ impl<'a> Incoming<'a> {
         Ok(())
     }
 
-    /// Encodes a returned object or callback.
-    pub fn ret_object<T: Export>(&mut self, value: T) -> Result<(), Error> {
-        self.log_return(|| value.describe());
-        value.export(&mut Encoder { conn: self.conn, buf: &mut self.out.inline, keep: self.keep })
+    /// Encodes a returned object.
+    pub fn ret_object<T>(&mut self, codec: HandleCodec<T>, value: T) -> Result<(), Error> {
+        self.log_return(|| (codec.describe_out)(&value));
+        (codec.export)(value, &mut Encoder { conn: self.conn, buf: &mut self.out.inline, keep: self.keep })
+    }
+
+    /// Encodes a returned callback.
+    pub fn ret_callback(&mut self, callback: Callback) -> Result<(), Error> {
+        self.log_return(|| callback.describe());
+        callback.export(&mut Encoder { conn: self.conn, buf: &mut self.out.inline, keep: self.keep })
     }
 
     /// Encodes the new value of a `&mut T` argument.
-    pub fn write_back<T: Serialize + ?Sized>(&mut self, name: &str, value: &T) -> Result<(), Error> {
-        codec::encode_into(&mut self.out.inline, value, name)
+    pub fn write_back<T>(&mut self, codec: Codec<T>, name: &str, value: &T) -> Result<(), Error> {
+        (codec.encode)(value, &mut self.out.inline, name)
+    }
+}
+
+/// How a `Result` is tagged on the wire, as serde tags its variants.
+const OK: u32 = 0;
+const ERR: u32 = 1;
+
+fn result_tag(tag: u32) -> Result<Result<(), ()>, Error> {
+    match tag {
+        OK => Ok(Ok(())),
+        ERR => Ok(Err(())),
+        tag => Err(Error::Decode { what: "result".into(), message: format!("bad tag {tag}") }),
     }
 }
 
@@ -550,6 +667,64 @@ impl Decoder<'_> {
     }
 }
 
+/// How one type of handle crosses, made where the compiler checks that it
+/// does: the one place generated code requires `T: Export + Import`, so that
+/// a `Box<dyn NotAnInterface>` is one error.
+pub struct HandleCodec<T> {
+    pub(crate) export: fn(T, &mut Encoder<'_>) -> Result<(), Error>,
+    pub(crate) import: fn(&mut Decoder<'_>) -> Result<T, Error>,
+    pub(crate) describe_out: fn(&T) -> String,
+    pub(crate) describe_in: fn(&T) -> String,
+    pub(crate) signature: fn(&mut Signature),
+}
+
+impl<T> HandleCodec<T> {
+    /// Adds the handle's shape to a method signature.
+    pub fn describe(&self, signature: &mut Signature) {
+        (self.signature)(signature);
+    }
+
+    /// Adds the shape of the handle, lent for one call, to a method signature.
+    pub fn describe_lent(&self, signature: &mut Signature) {
+        signature.lent(self.signature);
+    }
+}
+
+impl<T> Clone for HandleCodec<T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<T> Copy for HandleCodec<T> {}
+
+impl<T> std::fmt::Debug for HandleCodec<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "HandleCodec<{}>", std::any::type_name::<T>())
+    }
+}
+
+/// Callbacks arrive as [`RemoteCallback`]s, which generated code wraps in
+/// a closure of the declared type.
+const REMOTE_CALLBACK: HandleCodec<RemoteCallback> = HandleCodec {
+    export: |callback, _| Err(Error::Protocol(format!("{} cannot be sent on", callback.describe()))),
+    import: RemoteCallback::import,
+    describe_out: RemoteCallback::describe,
+    describe_in: RemoteCallback::describe,
+    signature: RemoteCallback::signature,
+};
+
+/// The codec of a handle type `T`.
+pub const fn handle<T: Export + Import>() -> HandleCodec<T> {
+    HandleCodec {
+        export: T::export,
+        import: T::import,
+        describe_out: <T as Export>::describe,
+        describe_in: <T as Import>::describe,
+        signature: T::signature,
+    }
+}
+
 /// A type whose values cross as object handles: `Box<dyn I>`, `Arc<dyn I>`,
 /// callbacks, and `Option`, `Vec` and `Result` of those.
 pub trait Export {
@@ -574,6 +749,115 @@ pub trait Import: Sized {
     fn signature(signature: &mut Signature);
 }
 
+type Handler = dyn Fn(&mut Incoming<'_>) -> Result<(), Error> + Send + Sync;
+
+/// A local closure about to be exported as a callback. Generated code wraps a
+/// `Box<dyn Fn..>` argument in one of these.
+pub struct Callback {
+    handler: Box<Handler>,
+    info: &'static MethodInfo,
+}
+
+impl std::fmt::Debug for Callback {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Callback").field("name", &self.info.name).finish()
+    }
+}
+
+impl Callback {
+    /// A callback that may run on several threads at once.
+    pub fn new_fn(
+        info: &'static MethodInfo,
+        handler: impl Fn(&mut Incoming<'_>) -> Result<(), Error> + Send + Sync + 'static,
+    ) -> Self {
+        Callback { handler: Box::new(handler), info }
+    }
+
+    /// A callback that runs one call at a time.
+    pub fn new_fn_mut(
+        info: &'static MethodInfo,
+        handler: impl FnMut(&mut Incoming<'_>) -> Result<(), Error> + Send + 'static,
+    ) -> Self {
+        let handler = Mutex::new(handler);
+        Callback::new_fn(info, move |call| {
+            // A peer calling it again from inside itself would deadlock a Mutex;
+            // in one process the borrow checker forbids it, so it is an error here.
+            let mut handler =
+                handler.try_lock().map_err(|_| Error::Protocol(format!("{} is already running", info.name)))?;
+            (*handler)(call)
+        })
+    }
+
+    /// A callback that can be called once.
+    pub fn new_fn_once(
+        info: &'static MethodInfo,
+        handler: impl FnOnce(&mut Incoming<'_>) -> Result<(), Error> + Send + 'static,
+    ) -> Self {
+        let handler = Mutex::new(Some(handler));
+        Callback::new_fn(info, move |call| {
+            let taken = handler.lock().unwrap_or_else(|p| p.into_inner()).take();
+            taken.ok_or(Error::CallbackConsumed).and_then(|handler| handler(call))
+        })
+    }
+}
+
+struct CallbackTarget(Callback);
+
+impl Target for CallbackTarget {
+    fn dispatch(&self, conn: &Arc<Conn>, call: &mut CallFrame<'_>) -> Result<(), Error> {
+        (self.0.handler)(&mut Incoming::new(conn, call))
+    }
+
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
+}
+
+impl Export for Callback {
+    fn export(self, out: &mut Encoder<'_>) -> Result<(), Error> {
+        out.export(Arc::new(CallbackTarget(self)))
+    }
+
+    fn describe(&self) -> String {
+        format!("<callback {}>", self.info.name)
+    }
+}
+
+/// A callback the peer owns; generated code wraps it in a closure.
+#[derive(Debug)]
+pub struct RemoteCallback {
+    core: ProxyCore,
+}
+
+impl RemoteCallback {
+    /// Starts a call of the callback.
+    pub fn call(&self, info: &'static MethodInfo) -> OutgoingCall<'_> {
+        OutgoingCall::new(&self.core, info)
+    }
+}
+
+impl Import for RemoteCallback {
+    fn import(input: &mut Decoder<'_>) -> Result<Self, Error> {
+        match input.take::<ObjectRef>()? {
+            ObjectRef::Exported(id) => Ok(RemoteCallback { core: ProxyCore::new(input.conn.clone(), id) }),
+            ObjectRef::Returned { id, .. } => Err(Error::Decode {
+                what: "callback".into(),
+                message: format!("object {id} is ours, not a callback of the peer"),
+            }),
+        }
+    }
+
+    fn describe(&self) -> String {
+        format!("<callback proxy #{}>", self.core.object)
+    }
+
+    fn signature(signature: &mut Signature) {
+        // A callback's own signature is listed by the method that passes it.
+        signature.open("callback");
+        signature.close();
+    }
+}
+
 /// Unwraps the outcome of a call to a method that does not return `Result`;
 /// a transport failure panics, naming the interface, the method and the cause.
 #[track_caller]
@@ -585,10 +869,10 @@ pub fn expect<T>(outcome: Result<T, Error>, method: &'static MethodInfo) -> T {
 }
 
 /// Folds a transport failure into the method's own error type.
-pub fn into_result<T, E: From<Error>>(outcome: Result<Result<T, E>, Error>) -> Result<T, E> {
+pub fn into_result<T, E>(err: ErrorCodec<E>, outcome: Result<Result<T, E>, Error>) -> Result<T, E> {
     match outcome {
         Ok(result) => result,
-        Err(error) => Err(E::from(error)),
+        Err(error) => Err((err.from_error)(error)),
     }
 }
 

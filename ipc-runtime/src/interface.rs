@@ -28,6 +28,11 @@ use crate::{
 /// }
 /// assert!(describe::<dyn Echo>().starts_with("Echo (app.Echo) "));
 /// ```
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not an ipc interface",
+    label = "objects cross as `Box<dyn I>` or `Arc<dyn I>` of a trait `I` marked `#[ipc_interface]`",
+    note = "put `#[ipc_interface]` on the trait; the supertraits of an interface are interfaces too, or `Send`, `Sync`, `Debug`, `Any`"
+)]
 pub trait Interface: Send + Sync + 'static {
     /// The trait's name, as written.
     const NAME: &'static str;
@@ -63,6 +68,20 @@ pub trait Interface: Send + Sync + 'static {
     /// Decodes the arguments of one call, runs it on `this` and encodes the result.
     #[doc(hidden)]
     fn dispatch(this: &Self, call: &mut Incoming<'_>) -> Result<(), Error>;
+}
+
+/// Serves calls on any `T` that implements the trait of `Self` (a `dyn
+/// Trait`): how a trait reaches its supertraits' dispatchers, and how a lent
+/// `&dyn Trait` is served. Generated for every interface.
+#[doc(hidden)]
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not an ipc interface",
+    label = "supertraits and lent objects (`&dyn I`) must be traits marked `#[ipc_interface]`",
+    note = "put `#[ipc_interface]` on the trait; the supertraits of an interface are interfaces too, or `Send`, `Sync`, `Debug`, `Any`"
+)]
+pub trait DispatchFor<T: ?Sized> {
+    /// Decodes the arguments of one call, runs it on `this` and encodes the result.
+    fn dispatch(this: &T, call: &mut Incoming<'_>) -> Result<(), Error>;
 }
 
 /// The connection behind a proxy, or `None` for a local object.

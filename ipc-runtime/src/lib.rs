@@ -14,6 +14,7 @@
 //! `bootstrap` (handshake and entry points), `listener` and `process`.
 
 mod bootstrap;
+mod bounds;
 pub mod bytes;
 mod call;
 mod codec;
@@ -29,9 +30,11 @@ mod process;
 mod protocol;
 mod proxy;
 mod render;
+mod shape;
 mod transport;
 
 pub use bootstrap::{connect_stream, connect_stream_with, pair, pair_with, serve_stream, serve_stream_with};
+pub use bounds::{ErrorValue, Value};
 pub use conn::{Config, Connection, ConnectionStats};
 pub use contract::WireName;
 pub use engine::current_connection;
@@ -52,11 +55,14 @@ pub use serde::{Deserialize, Serialize};
 #[doc(hidden)]
 pub mod __private {
     pub use crate::{
-        call::{Decoder, Encoder, Export, Import, Incoming, OutgoingCall, Reply, expect, into_result},
+        bounds::{Codec, ErrorCodec, codec, error_codec},
+        call::{
+            Callback, Decoder, Encoder, Export, HandleCodec, Import, Incoming, OutgoingCall, RemoteCallback, Reply,
+            expect, handle, into_result,
+        },
         contract::{InterfaceContract, MethodInfo, Routing, Signature, WireName, check_routing},
         error::Error,
-        interface::Interface,
-        objects::{Callback, RemoteCallback},
+        interface::{DispatchFor, Interface},
         proxy::{Proxy, ProxyCore, Shared},
     };
 }

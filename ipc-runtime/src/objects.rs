@@ -2,18 +2,16 @@
 //! `Box<dyn I>`, `Arc<dyn I>`, callbacks, and `Option`, `Vec` and `Result` of
 //! those, and the targets the runtime dispatches to.
 
-use std::{
-    any::Any,
-    sync::{Arc, Mutex},
-};
+use std::{any::Any, sync::Arc};
 
-use serde::{Serialize, de::DeserializeOwned};
+use serde::Serialize;
 
 use crate::{
     Error,
-    call::{Decoder, Encoder, Export, Import, Incoming, ObjectRef, OutgoingCall},
+    bounds::ErrorValue,
+    call::{Decoder, Encoder, Export, Import, Incoming, ObjectRef},
     conn::{CallFrame, Conn, Target},
-    contract::{MethodInfo, Signature},
+    contract::Signature,
     interface::Interface,
     proxy::ProxyCore,
     render,
@@ -209,7 +207,7 @@ impl<T: Import> Import for Vec<T> {
     }
 }
 
-impl<T: Export, E: Serialize> Export for Result<T, E> {
+impl<T: Export, E: ErrorValue> Export for Result<T, E> {
     fn export(self, out: &mut Encoder<'_>) -> Result<(), Error> {
         match self {
             Ok(value) => {
@@ -228,7 +226,7 @@ impl<T: Export, E: Serialize> Export for Result<T, E> {
     }
 }
 
-impl<T: Import, E: DeserializeOwned + Serialize> Import for Result<T, E> {
+impl<T: Import, E: ErrorValue> Import for Result<T, E> {
     fn import(input: &mut Decoder<'_>) -> Result<Self, Error> {
         match input.take::<u8>()? {
             0 => T::import(input).map(Ok),
@@ -244,116 +242,7 @@ impl<T: Import, E: DeserializeOwned + Serialize> Import for Result<T, E> {
     fn signature(signature: &mut Signature) {
         signature.open("result");
         T::signature(signature);
-        signature.error::<E>();
-        signature.close();
-    }
-}
-
-type Handler = dyn Fn(&mut Incoming<'_>) -> Result<(), Error> + Send + Sync;
-
-/// A local closure about to be exported as a callback. Generated code wraps a
-/// `Box<dyn Fn..>` argument in one of these.
-pub struct Callback {
-    handler: Box<Handler>,
-    info: &'static MethodInfo,
-}
-
-impl std::fmt::Debug for Callback {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Callback").field("name", &self.info.name).finish()
-    }
-}
-
-impl Callback {
-    /// A callback that may run on several threads at once.
-    pub fn new_fn(
-        info: &'static MethodInfo,
-        handler: impl Fn(&mut Incoming<'_>) -> Result<(), Error> + Send + Sync + 'static,
-    ) -> Self {
-        Callback { handler: Box::new(handler), info }
-    }
-
-    /// A callback that runs one call at a time.
-    pub fn new_fn_mut(
-        info: &'static MethodInfo,
-        handler: impl FnMut(&mut Incoming<'_>) -> Result<(), Error> + Send + 'static,
-    ) -> Self {
-        let handler = Mutex::new(handler);
-        Callback::new_fn(info, move |call| {
-            // A peer calling it again from inside itself would deadlock a Mutex;
-            // in one process the borrow checker forbids it, so it is an error here.
-            let mut handler =
-                handler.try_lock().map_err(|_| Error::Protocol(format!("{} is already running", info.name)))?;
-            (*handler)(call)
-        })
-    }
-
-    /// A callback that can be called once.
-    pub fn new_fn_once(
-        info: &'static MethodInfo,
-        handler: impl FnOnce(&mut Incoming<'_>) -> Result<(), Error> + Send + 'static,
-    ) -> Self {
-        let handler = Mutex::new(Some(handler));
-        Callback::new_fn(info, move |call| {
-            let taken = handler.lock().unwrap_or_else(|p| p.into_inner()).take();
-            taken.ok_or(Error::CallbackConsumed).and_then(|handler| handler(call))
-        })
-    }
-}
-
-struct CallbackTarget(Callback);
-
-impl Target for CallbackTarget {
-    fn dispatch(&self, conn: &Arc<Conn>, call: &mut CallFrame<'_>) -> Result<(), Error> {
-        (self.0.handler)(&mut Incoming::new(conn, call))
-    }
-
-    fn as_any(&self) -> &dyn std::any::Any {
-        self
-    }
-}
-
-impl Export for Callback {
-    fn export(self, out: &mut Encoder<'_>) -> Result<(), Error> {
-        out.export(Arc::new(CallbackTarget(self)))
-    }
-
-    fn describe(&self) -> String {
-        format!("<callback {}>", self.info.name)
-    }
-}
-
-/// A callback the peer owns; generated code wraps it in a closure.
-#[derive(Debug)]
-pub struct RemoteCallback {
-    core: ProxyCore,
-}
-
-impl RemoteCallback {
-    /// Starts a call of the callback.
-    pub fn call(&self, info: &'static MethodInfo) -> OutgoingCall<'_> {
-        OutgoingCall::new(&self.core, info)
-    }
-}
-
-impl Import for RemoteCallback {
-    fn import(input: &mut Decoder<'_>) -> Result<Self, Error> {
-        match input.take::<ObjectRef>()? {
-            ObjectRef::Exported(id) => Ok(RemoteCallback { core: ProxyCore::new(input.conn.clone(), id) }),
-            ObjectRef::Returned { id, .. } => Err(Error::Decode {
-                what: "callback".into(),
-                message: format!("object {id} is ours, not a callback of the peer"),
-            }),
-        }
-    }
-
-    fn describe(&self) -> String {
-        format!("<callback proxy #{}>", self.core.object)
-    }
-
-    fn signature(signature: &mut Signature) {
-        // A callback's own signature is listed by the method that passes it.
-        signature.open("callback");
+        signature.error(crate::bounds::error_codec::<E>());
         signature.close();
     }
 }
@@ -373,8 +262,8 @@ mod tests {
     fn a_fn_once_callback_called_twice_is_an_error_not_a_crash() {
         let (control, _peer_control) = UnixStream::pair().unwrap();
         let conn = Conn::new(Box::new(UnixTransport::new(control, 1 << 20)), Config::default(), false, None);
-        static ONCE: MethodInfo = MethodInfo::callback("Test.once.callback");
-        let once = Callback::new_fn_once(&ONCE, |call| call.ret(&7u32));
+        static ONCE: crate::contract::MethodInfo = crate::contract::MethodInfo::callback("Test.once.callback");
+        let once = crate::call::Callback::new_fn_once(&ONCE, |call| call.ret(crate::bounds::codec::<u32>(), &7));
         let mut ref_bytes = Vec::new();
         once.export(&mut Encoder::for_test(&conn, &mut ref_bytes)).unwrap();
         let id = conn.table().ids().max().unwrap();

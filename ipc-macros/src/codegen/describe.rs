@@ -17,32 +17,24 @@ pub(crate) fn method(cx: &Context<'_>, method: &Method) -> TokenStream {
     let args = method.args.iter().map(|arg| match &arg.pass {
         Pass::Value(flow) => flow_shape(cx, flow),
         Pass::Ref { raw: Some(raw), .. } => raw_shape(*raw),
-        Pass::Ref { owned, .. } => quote_spanned!(owned.span()=> __ipc_sig.value::<#owned>();),
-        Pass::Mut { owned } => quote_spanned!(owned.span()=> __ipc_sig.in_out::<#owned>();),
+        Pass::Ref { owned, .. } => quote_spanned!(owned.span()=> __ipc_sig.value(#private::codec::<#owned>());),
+        Pass::Mut { owned } => quote_spanned!(owned.span()=> __ipc_sig.in_out(#private::codec::<#owned>());),
         Pass::Lend { interface } => {
             quote_spanned! {interface.span()=>
-                __ipc_sig.lend(
-                    <dyn #interface as #private::Interface>::WIRE,
-                    <dyn #interface as #private::Interface>::contract,
-                );
+                #private::handle::<::std::boxed::Box<dyn #interface>>().describe_lent(__ipc_sig);
             }
         }
     });
     let ret = match &method.ret {
         Ret::Unit => quote!(),
         Ret::Plain(flow) => flow_shape(cx, flow),
-        Ret::Result { ok, ty, .. } if matches!(**ok, Flow::Object(_)) => {
-            quote_spanned!(ty.span()=> <#ty as #private::Import>::signature(__ipc_sig);)
-        }
         Ret::Result { ok, err, .. } => {
-            let ok = match &**ok {
-                Flow::Value(ty) => quote_spanned!(ty.span()=> __ipc_sig.value::<#ty>();),
-                other => flow_shape(cx, other),
-            };
+            let ok = flow_shape(cx, ok);
+            let error = quote_spanned!(err.span()=> __ipc_sig.error(#private::error_codec::<#err>()););
             quote! {
                 __ipc_sig.open("result");
                 #ok
-                __ipc_sig.error::<#err>();
+                #error
                 __ipc_sig.close();
             }
         }
@@ -67,9 +59,9 @@ fn raw_shape(raw: Raw) -> TokenStream {
 fn flow_shape(cx: &Context<'_>, flow: &Flow) -> TokenStream {
     let private = &cx.private;
     match flow {
-        Flow::Value(ty) => quote_spanned!(ty.span()=> __ipc_sig.value::<#ty>();),
+        Flow::Value(ty) => quote_spanned!(ty.span()=> __ipc_sig.value(#private::codec::<#ty>());),
         Flow::Raw(raw) => raw_shape(*raw),
-        Flow::Object(ty) => quote_spanned!(ty.span()=> <#ty as #private::Import>::signature(__ipc_sig);),
+        Flow::Object(ty) => quote_spanned!(ty.span()=> #private::handle::<#ty>().describe(__ipc_sig);),
         Flow::Callback(callback) => callback_shape(cx, callback),
     }
 }

@@ -26,10 +26,17 @@ pub(crate) fn generate(cx: &Context<'_>) -> TokenStream {
         }
     });
     let arms = cx.model.methods.iter().map(|method| arm(cx, method));
-    let supertraits = &cx.model.supertraits;
+    // Spanned on each supertrait, so one that is not an interface is reported where the user named it.
+    let supertraits = cx.model.supertraits.iter().map(|supertrait| {
+        quote_spanned! {supertrait.span()=>
+            if <dyn #supertrait as #private::Interface>::handles(__ipc_other) {
+                return <dyn #supertrait as #private::DispatchFor<Self>>::dispatch(self, __ipc_call);
+            }
+        }
+    });
     quote! {
         #[doc(hidden)]
-        #[allow(deprecated)]
+        #[allow(deprecated, non_snake_case)]
         fn __ipc_dispatch(
             &self,
             __ipc_call: &mut #private::Incoming<'_>,
@@ -39,11 +46,7 @@ pub(crate) fn generate(cx: &Context<'_>) -> TokenStream {
                 #(#arms)*
                 __ipc_other => {
                     // A call of another interface's method belongs to a supertrait, if to anything.
-                    #(
-                        if <dyn #supertraits as #private::Interface>::handles(__ipc_other) {
-                            return <Self as #supertraits>::__ipc_dispatch(self, __ipc_call);
-                        }
-                    )*
+                    #(#supertraits)*
                     ::core::result::Result::Err(__ipc_call.unknown_method(#name))
                 }
             }
@@ -73,13 +76,15 @@ fn arm(cx: &Context<'_>, method: &Method) -> TokenStream {
                 quote!(let #binding = __ipc_call.#method(#name)?;)
             }
             Pass::Ref { owned, .. } => {
-                quote_spanned!(owned.span()=> let #binding = __ipc_call.value::<#owned>(#name)?;)
+                quote_spanned!(owned.span()=> let #binding = __ipc_call.value(#private::codec::<#owned>(), #name)?;)
             }
             Pass::Mut { owned } => {
-                quote_spanned!(owned.span()=> let mut #binding = __ipc_call.value::<#owned>(#name)?;)
+                quote_spanned!(owned.span()=> let mut #binding = __ipc_call.value(#private::codec::<#owned>(), #name)?;)
             }
             Pass::Lend { interface } => {
-                quote_spanned!(interface.span()=> let #binding = __ipc_call.object::<::std::boxed::Box<dyn #interface>>(#name)?;)
+                quote_spanned! {interface.span()=>
+                    let #binding = __ipc_call.object(#private::handle::<::std::boxed::Box<dyn #interface>>(), #name)?;
+                }
             }
         }
     });
@@ -94,18 +99,28 @@ fn arm(cx: &Context<'_>, method: &Method) -> TokenStream {
     });
     let return_info = cx.callback_static(None);
     let encode_return = match &method.ret {
-        Ret::Unit => quote!(__ipc_call.ret(&__ipc_ret)?;),
+        Ret::Unit => quote!(__ipc_call.ret(#private::codec::<()>(), &__ipc_ret)?;),
         Ret::Plain(flow) => marshal::encode_return(cx, flow, &return_info),
-        Ret::Result { ok, ty, .. } if matches!(**ok, Flow::Object(_)) => {
-            quote_spanned!(ty.span()=> __ipc_call.ret_object::<#ty>(__ipc_ret)?;)
+        Ret::Result { ok, err, .. } => {
+            let err = quote_spanned!(err.span()=> #private::error_codec::<#err>());
+            match &**ok {
+                Flow::Value(ok) => {
+                    let ok = quote_spanned!(ok.span()=> #private::codec::<#ok>());
+                    quote!(__ipc_call.ret_result(#ok, #err, &__ipc_ret)?;)
+                }
+                Flow::Object(ok) => {
+                    let ok = quote_spanned!(ok.span()=> #private::handle::<#ok>());
+                    quote!(__ipc_call.ret_object_result(#ok, #err, __ipc_ret)?;)
+                }
+                _ => unreachable!("the model maps other results to values"),
+            }
         }
-        Ret::Result { ty, .. } => quote_spanned!(ty.span()=> __ipc_call.ret::<#ty>(&__ipc_ret)?;),
     };
     let write_backs = method.args.iter().filter_map(|arg| {
-        let Pass::Mut { .. } = arg.pass else { return None };
+        let Pass::Mut { owned } = &arg.pass else { return None };
         let binding = &arg.ident;
         let name = unraw(binding);
-        Some(quote!(__ipc_call.write_back(#name, &#binding)?;))
+        Some(quote_spanned!(owned.span()=> __ipc_call.write_back(#private::codec::<#owned>(), #name, &#binding)?;))
     });
     quote! {
         #(#cfgs)*

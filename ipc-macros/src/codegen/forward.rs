@@ -24,7 +24,7 @@ pub(crate) fn generate(cx: &Context<'_>) -> TokenStream {
     let locals = cx.model.local_methods.iter().map(proxy::local_method);
     quote! {
         #[automatically_derived]
-        #[allow(deprecated)]
+        #[allow(deprecated, non_snake_case)]
         impl<__IpcT: ?::core::marker::Sized + #ident> #ident for #private::Shared<__IpcT> {
             #(#methods)*
             #(#locals)*

@@ -3,7 +3,8 @@
 //! `impl Debug for dyn Trait`.
 
 use proc_macro2::TokenStream;
-use quote::quote;
+use quote::{quote, quote_spanned};
+use syn::spanned::Spanned;
 
 use super::{Context, unraw};
 
@@ -14,7 +15,20 @@ pub(crate) fn generate(cx: &Context<'_>) -> TokenStream {
     let name = &model.name;
     let interface = cx.interface();
     let tokens = model.tokens;
-    let supertraits = &model.supertraits;
+    // Spanned on each supertrait, so one that is not an interface is reported where the user named it.
+    let supertrait = |path: &syn::Path| quote_spanned!(path.span()=> <dyn #path as #private::Interface>);
+    let super_routing = model.supertraits.iter().map(|path| {
+        let supertrait = supertrait(path);
+        quote!(#supertrait::ROUTING)
+    });
+    let super_contracts = model.supertraits.iter().map(|path| {
+        let supertrait = supertrait(path);
+        quote!(#supertrait::contract)
+    });
+    let super_handles = model.supertraits.iter().map(|path| {
+        let supertrait = supertrait(path);
+        quote!(|| #supertrait::handles(__ipc_method))
+    });
     let wire = match &model.wire {
         Some(wire) => quote!(#private::WireName::explicit(#wire)),
         None => quote!(#private::WireName::from_module(::core::module_path!(), #name)),
@@ -67,7 +81,7 @@ pub(crate) fn generate(cx: &Context<'_>) -> TokenStream {
                 wire: #interface::WIRE,
                 tokens: #tokens,
                 methods: &[#(#method_ids),*],
-                supertraits: &[#(<dyn #supertraits as #private::Interface>::ROUTING),*],
+                supertraits: &[#(#super_routing),*],
             };
 
             fn contract() -> &'static #private::InterfaceContract {
@@ -76,14 +90,13 @@ pub(crate) fn generate(cx: &Context<'_>) -> TokenStream {
                     #private::InterfaceContract::new(
                         #interface::WIRE,
                         &[#(#method_refs),*],
-                        &[#(<dyn #supertraits as #private::Interface>::contract),*],
+                        &[#(#super_contracts),*],
                     )
                 })
             }
 
             fn handles(__ipc_method: u64) -> bool {
-                #interface::ROUTING.methods.contains(&__ipc_method)
-                    #(|| <dyn #supertraits as #private::Interface>::handles(__ipc_method))*
+                #interface::ROUTING.methods.contains(&__ipc_method) #(#super_handles)*
             }
 
             fn from_proxy(__ipc_core: #private::ProxyCore) -> ::std::boxed::Box<Self> {
@@ -91,7 +104,9 @@ pub(crate) fn generate(cx: &Context<'_>) -> TokenStream {
             }
 
             fn from_proxy_arc(__ipc_core: #private::ProxyCore) -> ::std::sync::Arc<Self> {
-                ::std::sync::Arc::new(#private::Proxy::<Self>::new(__ipc_core))
+                <::std::sync::Arc<Self> as ::core::convert::From<::std::boxed::Box<Self>>>::from(
+                    <Self as #private::Interface>::from_proxy(__ipc_core),
+                )
             }
 
             fn proxy_core(__ipc_this: &Self) -> ::core::option::Option<&#private::ProxyCore> {
@@ -104,6 +119,16 @@ pub(crate) fn generate(cx: &Context<'_>) -> TokenStream {
 
             fn dispatch(
                 __ipc_this: &Self,
+                __ipc_call: &mut #private::Incoming<'_>,
+            ) -> ::core::result::Result<(), #private::Error> {
+                #ident::__ipc_dispatch(__ipc_this, __ipc_call)
+            }
+        }
+
+        #[automatically_derived]
+        impl<__IpcT: ?::core::marker::Sized + #ident> #private::DispatchFor<__IpcT> for dyn #ident {
+            fn dispatch(
+                __ipc_this: &__IpcT,
                 __ipc_call: &mut #private::Incoming<'_>,
             ) -> ::core::result::Result<(), #private::Error> {
                 #ident::__ipc_dispatch(__ipc_this, __ipc_call)

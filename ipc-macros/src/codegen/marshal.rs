@@ -31,16 +31,17 @@ pub(crate) fn raw_type(raw: Raw) -> TokenStream {
 /// `__ipc_call.value(..)`, `__ipc_call.bytes(..)` or `__ipc_call.object(..)` for an argument
 /// `value` of an outgoing call named `call`.
 pub(crate) fn encode(cx: &Context<'_>, flow: &Flow, name: &str, value: &TokenStream, info: &Ident) -> TokenStream {
+    let private = &cx.private;
     match flow {
-        Flow::Value(ty) => quote_spanned!(ty.span()=> __ipc_call.value::<#ty>(#name, &#value);),
+        Flow::Value(ty) => quote_spanned!(ty.span()=> __ipc_call.value(#private::codec::<#ty>(), #name, &#value);),
         Flow::Raw(raw) => {
             let method = raw_method(*raw);
             quote!(__ipc_call.#method(#name, &#value);)
         }
-        Flow::Object(ty) => quote_spanned!(ty.span()=> __ipc_call.object::<#ty>(#name, #value);),
+        Flow::Object(ty) => quote_spanned!(ty.span()=> __ipc_call.object(#private::handle::<#ty>(), #name, #value);),
         Flow::Callback(callback) => {
             let exported = export_callback(cx, callback, value, info);
-            quote!(__ipc_call.object(#name, #exported);)
+            quote!(__ipc_call.callback(#name, #exported);)
         }
     }
 }
@@ -49,15 +50,13 @@ pub(crate) fn encode(cx: &Context<'_>, flow: &Flow, name: &str, value: &TokenStr
 pub(crate) fn decode(cx: &Context<'_>, flow: &Flow, name: &str, info: &Ident) -> TokenStream {
     let private = &cx.private;
     match flow {
-        Flow::Value(ty) => quote_spanned!(ty.span()=> __ipc_call.value::<#ty>(#name)?),
+        Flow::Value(ty) => quote_spanned!(ty.span()=> __ipc_call.value(#private::codec::<#ty>(), #name)?),
         Flow::Raw(raw) => {
             let method = raw_method(*raw);
             quote!(__ipc_call.#method(#name)?)
         }
-        Flow::Object(ty) => quote_spanned!(ty.span()=> __ipc_call.object::<#ty>(#name)?),
-        Flow::Callback(callback) => {
-            import_callback(cx, callback, &quote!(__ipc_call.object::<#private::RemoteCallback>(#name)?), info)
-        }
+        Flow::Object(ty) => quote_spanned!(ty.span()=> __ipc_call.object(#private::handle::<#ty>(), #name)?),
+        Flow::Callback(callback) => import_callback(cx, callback, &quote!(__ipc_call.callback(#name)?), info),
     }
 }
 
@@ -65,30 +64,29 @@ pub(crate) fn decode(cx: &Context<'_>, flow: &Flow, name: &str, info: &Ident) ->
 pub(crate) fn decode_reply(cx: &Context<'_>, flow: &Flow, info: &Ident) -> TokenStream {
     let private = &cx.private;
     match flow {
-        Flow::Value(ty) => quote_spanned!(ty.span()=> __ipc_reply.value::<#ty>()?),
+        Flow::Value(ty) => quote_spanned!(ty.span()=> __ipc_reply.value(#private::codec::<#ty>())?),
         Flow::Raw(raw) => {
             let method = raw_method(*raw);
             quote!(__ipc_reply.#method()?)
         }
-        Flow::Object(ty) => quote_spanned!(ty.span()=> __ipc_reply.object::<#ty>()?),
-        Flow::Callback(callback) => {
-            import_callback(cx, callback, &quote!(__ipc_reply.object::<#private::RemoteCallback>()?), info)
-        }
+        Flow::Object(ty) => quote_spanned!(ty.span()=> __ipc_reply.object(#private::handle::<#ty>())?),
+        Flow::Callback(callback) => import_callback(cx, callback, &quote!(__ipc_reply.callback()?), info),
     }
 }
 
 /// A statement that encodes the value `__ipc_ret` as the result of an incoming `__ipc_call`.
 pub(crate) fn encode_return(cx: &Context<'_>, flow: &Flow, info: &Ident) -> TokenStream {
+    let private = &cx.private;
     match flow {
-        Flow::Value(ty) => quote_spanned!(ty.span()=> __ipc_call.ret::<#ty>(&__ipc_ret)?;),
+        Flow::Value(ty) => quote_spanned!(ty.span()=> __ipc_call.ret(#private::codec::<#ty>(), &__ipc_ret)?;),
         Flow::Raw(raw) => {
             let method = format_ident!("ret_{}", raw_method(*raw));
             quote!(__ipc_call.#method(__ipc_ret)?;)
         }
-        Flow::Object(ty) => quote_spanned!(ty.span()=> __ipc_call.ret_object::<#ty>(__ipc_ret)?;),
+        Flow::Object(ty) => quote_spanned!(ty.span()=> __ipc_call.ret_object(#private::handle::<#ty>(), __ipc_ret)?;),
         Flow::Callback(callback) => {
             let exported = export_callback(cx, callback, &quote!(__ipc_ret), info);
-            quote!(__ipc_call.ret_object(#exported)?;)
+            quote!(__ipc_call.ret_callback(#exported)?;)
         }
     }
 }
@@ -106,7 +104,7 @@ fn export_callback(cx: &Context<'_>, callback: &Callback, value: &TokenStream, i
         quote!(let #name = #decoded;)
     });
     let ret = match &callback.output {
-        None => quote!(__ipc_call.ret(&__ipc_ret)),
+        None => quote!(__ipc_call.ret(#private::codec::<()>(), &__ipc_ret)),
         Some(output) => {
             let encoded = encode_return(cx, output, info);
             quote!(#encoded ::core::result::Result::Ok(()))
@@ -151,7 +149,7 @@ fn import_callback(cx: &Context<'_>, callback: &Callback, remote: &TokenStream, 
         .enumerate()
         .map(|(i, (flow, name))| encode(cx, flow, &i.to_string(), &quote!(#name), info));
     let (output, decoded) = match &callback.output {
-        None => (quote!(()), quote!(__ipc_reply.value::<()>()?)),
+        None => (quote!(()), quote!(__ipc_reply.value(#private::codec::<()>())?)),
         Some(flow) => {
             let output = match &**flow {
                 Flow::Value(ty) | Flow::Object(ty) => quote!(#ty),

@@ -15,6 +15,7 @@ pub(crate) fn generate(cx: &Context<'_>) -> TokenStream {
     let locals = cx.model.local_methods.iter().map(local_method);
     quote! {
         #[automatically_derived]
+        #[allow(non_snake_case)]
         impl<__IpcI: ?::core::marker::Sized + 'static> #ident for #private::Proxy<__IpcI> {
             fn __ipc_proxy(&self) -> ::core::option::Option<&#private::ProxyCore> {
                 ::core::option::Option::Some(#private::Proxy::core(self))
@@ -56,8 +57,10 @@ fn proxy_method(cx: &Context<'_>, method: &Method) -> TokenStream {
         let Pass::Lend { interface } = &arg.pass else { return None };
         let value = &arg.ident;
         let lender = lender(value);
-        Some(quote! {
-            let #lender = |__ipc_call: &mut #private::Incoming<'_>| #interface::__ipc_dispatch(#value, __ipc_call);
+        Some(quote_spanned! {interface.span()=>
+            let #lender = |__ipc_call: &mut #private::Incoming<'_>| {
+                <dyn #interface as #private::DispatchFor<_>>::dispatch(#value, __ipc_call)
+            };
         })
     });
     let encodes = method.args.iter().map(|arg| {
@@ -74,10 +77,19 @@ fn proxy_method(cx: &Context<'_>, method: &Method) -> TokenStream {
             }
             Pass::Ref { .. } => {
                 let syn::Type::Reference(reference) = &arg.ty else { unreachable!("a Ref argument is a reference") };
-                let referent = &reference.elem;
-                quote_spanned!(referent.span()=> __ipc_call.value::<#referent>(#name, #value);)
+                match &*reference.elem {
+                    syn::Type::Slice(slice) => {
+                        let elem = &slice.elem;
+                        quote_spanned!(elem.span()=> __ipc_call.slice(#private::codec::<#elem>(), #name, #value);)
+                    }
+                    referent => {
+                        quote_spanned!(referent.span()=> __ipc_call.value(#private::codec::<#referent>(), #name, #value);)
+                    }
+                }
             }
-            Pass::Mut { owned } => quote_spanned!(owned.span()=> __ipc_call.value::<#owned>(#name, &*#value);),
+            Pass::Mut { owned } => {
+                quote_spanned!(owned.span()=> __ipc_call.value(#private::codec::<#owned>(), #name, &*#value);)
+            }
             Pass::Lend { .. } => {
                 let lender = lender(value);
                 quote!(__ipc_call.lend(#name, &#lender);)
@@ -85,25 +97,34 @@ fn proxy_method(cx: &Context<'_>, method: &Method) -> TokenStream {
         }
     });
     let write_backs = method.args.iter().filter_map(|arg| {
-        let Pass::Mut { .. } = arg.pass else { return None };
+        let Pass::Mut { owned } = &arg.pass else { return None };
         let name = unraw(&arg.ident);
         let value = &arg.ident;
-        Some(quote!(__ipc_reply.write_back(#name, #value)?;))
+        Some(quote_spanned!(owned.span()=> __ipc_reply.write_back(#private::codec::<#owned>(), #name, #value)?;))
     });
     let return_info = cx.callback_static(None);
     let (decoded, finish) = match &method.ret {
-        Ret::Unit => (quote!(__ipc_reply.value::<()>()?), quote!(#private::expect(__ipc_outcome, &#info))),
+        Ret::Unit => {
+            (quote!(__ipc_reply.value(#private::codec::<()>())?), quote!(#private::expect(__ipc_outcome, &#info)))
+        }
         Ret::Plain(flow) => {
             (marshal::decode_reply(cx, flow, &return_info), quote!(#private::expect(__ipc_outcome, &#info)))
         }
-        Ret::Result { ok, err, ty } => {
+        Ret::Result { ok, err, .. } => {
+            // Spanned on `E`, so an error type that does not fit is reported where the user wrote it.
+            let err = quote_spanned!(err.span()=> #private::error_codec::<#err>());
             let decoded = match &**ok {
-                Flow::Object(_) => quote_spanned!(ty.span()=> __ipc_reply.object::<#ty>()?),
-                _ => quote_spanned!(ty.span()=> __ipc_reply.value::<#ty>()?),
+                Flow::Value(ok) => {
+                    let ok = quote_spanned!(ok.span()=> #private::codec::<#ok>());
+                    quote!(__ipc_reply.result(#ok, #err)?)
+                }
+                Flow::Object(ok) => {
+                    let ok = quote_spanned!(ok.span()=> #private::handle::<#ok>());
+                    quote!(__ipc_reply.object_result(#ok, #err)?)
+                }
+                _ => unreachable!("the model maps other results to values"),
             };
-            // Spanned on `E`, so a missing `From<Error>` is reported where the user wrote it.
-            let finish = quote_spanned!(err.span()=> #private::into_result::<_, #err>(__ipc_outcome));
-            (decoded, finish)
+            (decoded, quote!(#private::into_result(#err, __ipc_outcome)))
         }
     };
     quote! {
