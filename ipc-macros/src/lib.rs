@@ -18,27 +18,94 @@ use proc_macro2::TokenStream;
 
 /// Turns a trait into an interface that can be called across processes.
 ///
-/// For `pub trait Echo: Send + Sync { fn echo(&self, message: String) -> String; }`
-/// this emits the trait unchanged except for one hidden provided method, and:
+/// ```
+/// use multiprocess::ipc_interface;
 ///
-/// - `impl multiprocess::Interface for dyn Echo`: the name, fingerprint,
-///   proxy constructors and the dispatcher;
-/// - `impl<I: ?Sized> Echo for multiprocess::__private::Proxy<I>`: the
-///   client side, which sends each call to the object's owner;
-/// - `impl<T: ?Sized + Echo> Echo for multiprocess::__private::Shared<T>`:
-///   forwarding to a shared local object;
+/// #[ipc_interface]
+/// pub trait Echo: Send + Sync {
+///     fn echo(&self, message: String) -> String;
+/// }
+///
+/// struct Local;
+/// impl Echo for Local {
+///     fn echo(&self, message: String) -> String { message }
+/// }
+///
+/// let echo: Box<dyn Echo> = multiprocess::pair::<dyn Echo>(Box::new(Local))?;
+/// assert_eq!(echo.echo("hi".into()), "hi");
+/// # Ok::<(), multiprocess::Error>(())
+/// ```
+///
+/// # Arguments
+///
+/// - `name = "app.Echo"`: the interface's *wire name*. Without it, the wire
+///   name is the module path where the trait is declared, without the crate's
+///   name, and the trait's name (`Echo` at a crate's root, `node::Chain` in
+///   module `node`), so renaming the crate or building it into another binary
+///   changes nothing; moving the trait to another module does, so give a name
+///   to interfaces whose two ends may live in different places.
+/// - `crate = path`: where the `multiprocess` crate is, when it is renamed.
+///
+/// # What it generates
+///
+/// The trait itself is emitted as written, plus two hidden provided methods:
+/// `__ipc_proxy` (through which the runtime recognises its proxies) and
+/// `__ipc_dispatch` (the dispatcher: it finds a method by its wire id, checks
+/// that the caller sees its signature as this side does, decodes the
+/// arguments, calls the method and encodes the result). Everything else is
+/// inside `const _: () = { .. };`, so the macro adds no names to your module:
+///
+/// - `impl Interface for dyn Echo`: the trait's name and wire name, its
+///   contract (every method's signature, traced on first use), supertrait
+///   routing, and the proxy constructors;
+/// - one `static MethodInfo` per method: its name, wire id and signature;
+/// - `impl<T: ?Sized + Echo> DispatchFor<T> for dyn Echo`: how supertraits and
+///   lent objects (`&dyn Echo`) reach the dispatcher;
+/// - `impl Echo for Proxy<I>`: the client side, which encodes each call,
+///   sends it, serves callbacks until the reply comes, and decodes the result;
+/// - `impl Echo for Shared<T>`: forwarding to a shared local object handed back
+///   where a `Box<dyn Echo>` is expected;
 /// - `impl Debug for dyn Echo` (unless `Debug` is a supertrait), which says
-///   whether the object is local or a proxy, and for which connection.
+///   whether the object is local or a proxy, and for which connection;
+/// - a `const` assertion that no two interfaces among the trait and its
+///   supertraits can take each other's calls (a collision does not compile).
 ///
-/// The trait gains two hidden provided methods: `__ipc_proxy`, through which
-/// the runtime recognises its proxies, and `__ipc_dispatch`, the dispatcher,
-/// which declares each method's `static MethodInfo` in its own body.
+/// Every name the expansion binds starts with `__ipc` (`__IPC` for statics),
+/// a prefix your method and argument names may not use. The expansion of the
+/// `Echo` above is kept in the repository as
+/// `ipc-macros/snapshots/echo.expanded.rs`, checked by a test; its proxy
+/// method reads:
 ///
-/// The helpers live inside `const _: () = { .. };`, so the macro adds no names
-/// to your module. `#[ipc_interface(crate = path)]` names the runtime when the
-/// `multiprocess` crate is renamed.
+/// ```ignore
+/// fn echo(&self, message: String) -> String {
+///     let mut __ipc_call = ::multiprocess::__private::Proxy::call(self, &__IPC_METHOD_echo);
+///     __ipc_call.text("message", &message);
+///     let __ipc_outcome = __ipc_call.send().and_then(|mut __ipc_reply| {
+///         let __ipc_ret = __ipc_reply.text()?;
+///         ::core::result::Result::Ok(__ipc_ret)
+///     });
+///     ::multiprocess::__private::expect(__ipc_outcome, &__IPC_METHOD_echo)
+/// }
+/// ```
 ///
-/// See the `multiprocess` crate documentation for what may appear in a signature.
+/// # The trait shapes it accepts
+///
+/// - Methods take `&self`. `#[cfg]` on a method removes it from everything
+///   generated; `#[deprecated]` methods cost no warnings; doc comments and
+///   other attributes stay on the trait.
+/// - Supertraits are interfaces (their methods cross too), or `Send`, `Sync`,
+///   `Debug` and `Any`, which proxies satisfy.
+/// - Methods with `where Self: Sized` (the constructor idiom,
+///   `fn new() -> Self where Self: Sized`) cannot be called on a `dyn Trait`,
+///   so they stay local: they never cross, and take any signature.
+/// - Provided (default) methods cross like the others: called on a proxy, a
+///   provided method runs in the process that owns the object, as that
+///   object's implementation (the default, or its override).
+///
+/// Misuse (generic methods, `self` by value, `async fn`, borrowed return
+/// types, types that cannot be serialized, ..) is a compile error on your
+/// own token that says what to write instead. See the `multiprocess` crate
+/// documentation for what may appear in a signature, and how interfaces evolve.
 #[proc_macro_attribute]
 pub fn ipc_interface(attr: proc_macro::TokenStream, item: proc_macro::TokenStream) -> proc_macro::TokenStream {
     expand(attr.into(), item.into()).into()
