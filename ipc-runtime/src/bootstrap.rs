@@ -6,8 +6,10 @@ use std::{
     io::{self, Read},
     net::Shutdown,
     os::unix::net::UnixStream,
+    panic::{self, AssertUnwindSafe},
     sync::Arc,
     thread,
+    time::{Duration, Instant},
 };
 
 use crate::{
@@ -15,6 +17,7 @@ use crate::{
     conn::{self, BOOTSTRAP, Config, Conn},
     contract::{self, PeerContract},
     engine,
+    error::{sanitize, sanitize_to},
     interface::Interface,
     objects::ObjectTarget,
     protocol::{self, Header, Hello, PROTOCOL_VERSION},
@@ -31,37 +34,35 @@ enum Role {
     Server,
 }
 
-/// Exchanges `Hello`s. Returns the peer's contract when it differs from ours.
+/// Exchanges `Hello`s, all within `config.handshake_timeout`. Returns the
+/// peer's contract when it differs from ours.
 fn handshake<I: ?Sized + Interface>(control: &UnixStream, config: &Config) -> Result<Option<PeerContract>, Error> {
+    let deadline = Instant::now() + config.handshake_timeout;
     let closure = contract::closure(I::contract);
     let fingerprint = contract::fingerprint(&closure);
     let ours = Hello { version: PROTOCOL_VERSION, interface: I::WIRE.to_string(), fingerprint, contract: closure };
+    control.set_write_timeout(Some(config.handshake_timeout))?;
     send_raw(control, &Header::Hello(ours.clone()))?;
-    control.set_read_timeout(Some(config.handshake_timeout))?;
     // Exactly one frame is read here: what follows it (a first NewThread and
     // the socket that travels with it) belongs to the control loop.
-    let body = match read_hello_frame(control) {
-        Ok(body) => body,
-        Err(Error::Io(error)) if matches!(error.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {
-            return Err(Error::Protocol(format!("no Hello from the peer within {:?}", config.handshake_timeout)));
-        }
-        Err(error) => return Err(error),
-    };
+    let body = read_hello_frame(control, deadline, config.handshake_timeout);
     control.set_read_timeout(None)?;
-    let theirs = match protocol::split_frame(&body)? {
+    control.set_write_timeout(None)?;
+    let theirs = match protocol::split_frame(&body?)? {
         (Header::Hello(hello), _) => hello,
-        (other, _) => return Err(Error::Protocol(format!("expected Hello, got {other:?}"))),
+        (other, _) => return Err(Error::Protocol(format!("expected Hello, got {}", other.kind()))),
     };
     if theirs.version != PROTOCOL_VERSION {
         return Err(Error::ProtocolVersion { local: PROTOCOL_VERSION, remote: theirs.version });
     }
+    let theirs = Hello { interface: sanitize(&theirs.interface), ..theirs };
     if theirs.interface != ours.interface {
         return Err(Error::InterfaceMismatch { local: ours.describe(), remote: theirs.describe() });
     }
     if theirs.fingerprint == ours.fingerprint && theirs.contract == ours.contract {
         return Ok(None);
     }
-    let differences = contract::closure_differences(&ours.contract, &theirs.contract).join("; ");
+    let differences = sanitize_to(&contract::closure_differences(&ours.contract, &theirs.contract).join("; "), 8192);
     if config.strict_contract {
         return Err(Error::InterfaceMismatch {
             local: ours.describe(),
@@ -84,22 +85,46 @@ fn send_raw(stream: &UnixStream, header: &Header) -> Result<(), Error> {
 /// A Hello is small; a peer announcing more is not speaking our protocol.
 const MAX_HELLO: usize = 1 << 20;
 
-/// Reads exactly one frame, which must carry no blobs, and returns its inline part.
-fn read_hello_frame(mut control: &UnixStream) -> Result<Vec<u8>, Error> {
-    let mut word = [0; 4];
-    control.read_exact(&mut word).map_err(protocol::io_to_error)?;
-    let total = u32::from_le_bytes(word) as usize;
+/// Reads exactly one frame by `deadline`, which must carry no blobs, and
+/// returns its inline part. It grows as its bytes arrive: a peer that
+/// announces a megabyte and sends nothing holds nothing.
+fn read_hello_frame(control: &UnixStream, deadline: Instant, timeout: Duration) -> Result<Vec<u8>, Error> {
+    let read_exact = |buf: &mut Vec<u8>, n: usize| -> Result<(), Error> {
+        let mut chunk = [0; 4096];
+        while buf.len() < n {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(Error::Protocol(format!("no Hello from the peer within {timeout:?}")));
+            }
+            control.set_read_timeout(Some(left))?;
+            let want = (n - buf.len()).min(chunk.len());
+            match (&*control).read(&mut chunk[..want]) {
+                Ok(0) => return Err(Error::Disconnected),
+                Ok(read) => buf.extend_from_slice(&chunk[..read]),
+                Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
+                Err(error) if matches!(error.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {
+                    return Err(Error::Protocol(format!("no Hello from the peer within {timeout:?}")));
+                }
+                Err(error) => return Err(protocol::io_to_error(error)),
+            }
+        }
+        Ok(())
+    };
+    // The total is checked as soon as it is here, without waiting for more.
+    let mut prefix = Vec::with_capacity(protocol::PREFIX);
+    read_exact(&mut prefix, 4)?;
+    let total = u32::from_le_bytes([prefix[0], prefix[1], prefix[2], prefix[3]]) as usize;
     if total > MAX_HELLO {
         return Err(Error::FrameTooLarge { size: total as u64, max: MAX_HELLO as u64 });
     }
-    control.read_exact(&mut word).map_err(protocol::io_to_error)?;
-    let inline = u32::from_le_bytes(word) as usize;
+    read_exact(&mut prefix, protocol::PREFIX)?;
+    let inline = u32::from_le_bytes([prefix[4], prefix[5], prefix[6], prefix[7]]) as usize;
     // The rest: the inline part, then a blob count that must be zero.
-    if total != 4 + inline + 2 {
+    if total.checked_sub(4 + 2) != Some(inline) {
         return Err(Error::Protocol("a Hello carries no blobs".into()));
     }
-    let mut rest = vec![0; inline + 2];
-    control.read_exact(&mut rest).map_err(protocol::io_to_error)?;
+    let mut rest = Vec::new();
+    read_exact(&mut rest, inline + 2)?;
     if rest[inline..] != [0, 0] {
         return Err(Error::Protocol("a Hello carries no blobs".into()));
     }
@@ -108,10 +133,16 @@ fn read_hello_frame(mut control: &UnixStream) -> Result<Vec<u8>, Error> {
 }
 
 /// Reads the control stream until the connection ends, starting a partner
-/// thread for every new calling thread of the peer.
+/// thread for every new calling thread of the peer. However it ends (a
+/// panic included), the connection closes.
 fn control_loop(conn: &Arc<Conn>) -> Result<(), Error> {
     conn::as_control_reader(|| {
-        let outcome = read_control(conn);
+        let outcome = match panic::catch_unwind(AssertUnwindSafe(|| read_control(conn))) {
+            Ok(outcome) => outcome,
+            Err(payload) => {
+                Err(Error::Protocol(format!("the control thread panicked: {}", engine::panic_message(&*payload))))
+            }
+        };
         conn.close(outcome.clone());
         outcome
     })
@@ -119,7 +150,7 @@ fn control_loop(conn: &Arc<Conn>) -> Result<(), Error> {
 
 fn read_control(conn: &Arc<Conn>) -> Result<(), Error> {
     loop {
-        let control = match conn.transport.read_control() {
+        let control = match conn.transport.read_control(conn.config.frame_timeout) {
             Ok(Some(control)) => control,
             Ok(None) => break Ok(()),
             Err(_) if conn.is_closed() => break Ok(()),
@@ -130,18 +161,25 @@ fn read_control(conn: &Arc<Conn>) -> Result<(), Error> {
             Ok((header, _)) => header,
             Err(error) => break Err(error),
         };
+        let mut channels = control.channels.into_iter();
         match header {
-            Header::NewThread { name } => match control.channel {
+            Header::NewThread { name } => match channels.next() {
                 Some(stream) => engine::start_partner(conn, &name, stream),
                 None => break Err(Error::Protocol("NewThread without a socket".into())),
             },
             Header::ReleaseLater { object } => {
                 if let Some(target) = conn.unexport(object) {
-                    let _ = thread::Builder::new().name(format!("ipc-release-{}", conn.id)).spawn(move || drop(target));
+                    conn.drop_later(target);
                 }
             }
             Header::Goodbye => break Ok(()),
-            other => break Err(Error::Protocol(format!("unexpected frame on the control socket: {other:?}"))),
+            other => break Err(Error::Protocol(format!("unexpected {} frame on the control stream", other.kind()))),
+        }
+        // A descriptor that came with a frame that takes none is closed, not kept.
+        let extra = channels.len();
+        if extra > 0 {
+            drop(channels);
+            tracing::warn!(target: "ipc", conn = conn.id, extra, "closed descriptors the peer sent with a frame that takes none");
         }
     }
 }
@@ -214,7 +252,7 @@ fn start<I: ?Sized + Interface>(stream: UnixStream, config: Config, role: Role) 
             return Err(error);
         }
     };
-    let transport: Box<dyn Transport> = Box::new(UnixTransport::new(stream, config.max_frame_bytes.min(1 << 20)));
+    let transport: Box<dyn Transport> = Box::new(UnixTransport::new(stream));
     let conn = Conn::new(transport, config, role == Role::Client, peer);
     tracing::debug!(target: "ipc", conn = conn.id, interface = I::NAME, "connected");
     Ok(conn)

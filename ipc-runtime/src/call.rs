@@ -8,8 +8,9 @@ use std::{
     collections::VecDeque,
     fmt::Write as _,
     rc::Rc,
-    sync::{Arc, Mutex},
+    sync::{Arc, Mutex, TryLockError},
     thread,
+    time::Instant,
 };
 
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
@@ -67,7 +68,10 @@ pub struct OutgoingCall<'a> {
     error: Option<Error>,
     log: Option<String>,
     keep: Vec<Box<dyn Any + Send>>,
+    /// What the call exported, to take back if the callee never takes it.
+    exported: Vec<u64>,
     lent: Vec<(u64, &'a Lent<'a>)>,
+    deadline: Option<Instant>,
 }
 
 impl std::fmt::Debug for OutgoingCall<'_> {
@@ -87,7 +91,9 @@ impl<'a> OutgoingCall<'a> {
             error: None,
             log: logging().then(String::new),
             keep: Vec::new(),
+            exported: Vec::new(),
             lent: Vec::new(),
+            deadline: core.deadline(),
         };
         match Link::current(&core.conn) {
             Ok(link) => {
@@ -149,7 +155,12 @@ impl<'a> OutgoingCall<'a> {
     pub fn object<T>(&mut self, codec: HandleCodec<T>, name: &str, value: T) {
         if self.error.is_none() {
             push_rendered(&mut self.log, name, || (codec.describe_out)(&value));
-            let mut out = Encoder { conn: self.conn, buf: &mut self.frame.inline, keep: &mut self.keep };
+            let mut out = Encoder {
+                conn: self.conn,
+                buf: &mut self.frame.inline,
+                keep: &mut self.keep,
+                exported: &mut self.exported,
+            };
             if let Err(error) = (codec.export)(value, &mut out) {
                 self.error = Some(error);
             }
@@ -187,19 +198,27 @@ impl<'a> OutgoingCall<'a> {
     pub fn send(mut self) -> Result<Reply, Error> {
         let link = self.link.take();
         let (Some(link), None) = (link, self.error.take()) else {
-            return Err(self.error.unwrap_or(Error::Disconnected));
+            let error = self.error.take().unwrap_or(Error::Disconnected);
+            self.take_back_exports();
+            return Err(error);
         };
         let mut frame = std::mem::replace(&mut self.frame, OutFrame::empty());
         let sent = frame.finish(self.conn.config.max_frame_bytes).and_then(|()| {
             if let Some(args) = &self.log {
                 log(self.conn.id, "send", format_args!("{}({args})", self.method));
             }
-            link.send(&frame)
+            link.send(&frame, self.deadline)
         });
         link.give_buffer(frame.into_buffer());
-        sent?;
+        if let Err(error) = sent {
+            // Refused before it left (too large, say): nothing reached the peer.
+            if !matches!(error, Error::Timeout | Error::Disconnected) {
+                self.take_back_exports();
+            }
+            return Err(error);
+        }
         let reply = if self.lent.is_empty() {
-            link.wait(Some(self.id), &[])
+            link.wait(Some(self.id), &[], self.deadline)
         } else {
             // The engine serves lent objects through its own calling convention.
             let adapters: Vec<Box<engine::Lent<'_>>> = self
@@ -212,7 +231,7 @@ impl<'a> OutgoingCall<'a> {
                 .collect();
             let lent: Vec<(u64, &engine::Lent<'_>)> =
                 self.lent.iter().zip(&adapters).map(|((id, _), adapter)| (*id, &**adapter)).collect();
-            link.wait(Some(self.id), &lent)
+            link.wait(Some(self.id), &lent, self.deadline)
         };
         // Only now may the proxies the call mentioned send their releases.
         drop(std::mem::take(&mut self.keep));
@@ -229,8 +248,26 @@ impl<'a> OutgoingCall<'a> {
 }
 
 impl OutgoingCall<'_> {
-    /// Says, in the caller's own words, why the callee refused the call.
-    fn refused(&self, error: Error) -> Error {
+    /// Takes back what this call exported and the peer never took.
+    fn take_back_exports(&mut self) {
+        for id in std::mem::take(&mut self.exported) {
+            drop(self.conn.unexport(id));
+        }
+    }
+
+    /// Says, in the caller's own words, why the callee refused the call, and
+    /// takes back what it exported if the callee never looked at the arguments.
+    fn refused(&mut self, error: Error) -> Error {
+        if matches!(
+            error,
+            Error::Incompatible { .. }
+                | Error::UnknownMethod { .. }
+                | Error::UnknownObject(_)
+                | Error::Decode { .. }
+                | Error::LimitExceeded { .. }
+        ) {
+            self.take_back_exports();
+        }
         match error {
             Error::UnknownMethod { .. } if !self.method.is_callback() => Error::UnknownMethod {
                 interface: self.method.interface.to_owned(),
@@ -356,6 +393,7 @@ pub struct Incoming<'a> {
     blobs: &'a mut VecDeque<Vec<u8>>,
     out: &'a mut OutFrame<'static>,
     keep: &'a mut Vec<Box<dyn Any + Send>>,
+    exported: &'a mut Vec<u64>,
     log: Option<String>,
     info: Option<&'static MethodInfo>,
 }
@@ -377,6 +415,7 @@ impl<'a> Incoming<'a> {
             blobs: &mut *call.blobs,
             out: &mut *call.out,
             keep: &mut call.keep,
+            exported: &mut call.exported,
             log: logging().then(String::new),
             info: None,
         }
@@ -517,13 +556,21 @@ impl<'a> Incoming<'a> {
     /// Encodes a returned object.
     pub fn ret_object<T>(&mut self, codec: HandleCodec<T>, value: T) -> Result<(), Error> {
         self.log_return(|| (codec.describe_out)(&value));
-        (codec.export)(value, &mut Encoder { conn: self.conn, buf: &mut self.out.inline, keep: self.keep })
+        (codec.export)(
+            value,
+            &mut Encoder { conn: self.conn, buf: &mut self.out.inline, keep: self.keep, exported: self.exported },
+        )
     }
 
     /// Encodes a returned callback.
     pub fn ret_callback(&mut self, callback: Callback) -> Result<(), Error> {
         self.log_return(|| callback.describe());
-        callback.export(&mut Encoder { conn: self.conn, buf: &mut self.out.inline, keep: self.keep })
+        callback.export(&mut Encoder {
+            conn: self.conn,
+            buf: &mut self.out.inline,
+            keep: self.keep,
+            exported: self.exported,
+        })
     }
 
     /// Encodes the new value of a `&mut T` argument.
@@ -611,6 +658,8 @@ pub struct Encoder<'a> {
     /// Proxies that must outlive the frame that mentions them: dropping one
     /// sends a `Release`, which must not overtake the frame.
     keep: &'a mut Vec<Box<dyn Any + Send>>,
+    /// The ids this frame exports.
+    exported: &'a mut Vec<u64>,
 }
 
 impl std::fmt::Debug for Encoder<'_> {
@@ -622,8 +671,8 @@ impl std::fmt::Debug for Encoder<'_> {
 impl<'a> Encoder<'a> {
     #[cfg(test)]
     pub(crate) fn for_test(conn: &'a Arc<Conn>, buf: &'a mut Vec<u8>) -> Self {
-        // Leaked: a test's keep-alive list lives as long as the test.
-        Encoder { conn, buf, keep: Box::leak(Box::default()) }
+        // Leaked: a test's keep-alive lists live as long as the test.
+        Encoder { conn, buf, keep: Box::leak(Box::default()), exported: Box::leak(Box::default()) }
     }
 
     pub(crate) fn put<T: Serialize>(&mut self, value: &T) -> Result<(), Error> {
@@ -632,7 +681,8 @@ impl<'a> Encoder<'a> {
 
     /// Exports `target` and writes a reference to it.
     pub(crate) fn export(&mut self, target: Arc<dyn Target>) -> Result<(), Error> {
-        let id = self.conn.export(target);
+        let id = self.conn.export(target)?;
+        self.exported.push(id);
         self.put(&ObjectRef::Exported(id))
     }
 
@@ -782,8 +832,14 @@ impl Callback {
         Callback::new_fn(info, move |call| {
             // A peer calling it again from inside itself would deadlock a Mutex;
             // in one process the borrow checker forbids it, so it is an error here.
-            let mut handler =
-                handler.try_lock().map_err(|_| Error::Protocol(format!("{} is already running", info.name)))?;
+            let mut handler = match handler.try_lock() {
+                Ok(handler) => handler,
+                // It panicked once; the panic was reported then. It may run again.
+                Err(TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
+                Err(TryLockError::WouldBlock) => {
+                    return Err(Error::Protocol(format!("{} is already running", info.name)));
+                }
+            };
             (*handler)(call)
         })
     }

@@ -6,9 +6,11 @@ use std::{
     cell::Cell,
     collections::VecDeque,
     fmt,
+    panic::{self, AssertUnwindSafe},
     sync::{
         Arc, Condvar, Mutex, MutexGuard, Weak,
         atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering},
+        mpsc,
     },
     thread,
     time::Duration,
@@ -18,23 +20,54 @@ use crate::{
     Error,
     contract::PeerContract,
     handles::Handles,
-    protocol::{self, Header, OutFrame},
+    protocol::{self, Header, Limits, OutFrame},
     transport::{Stream, Transport},
 };
 
-/// Settings of a connection.
+/// Settings of a connection, and the limits that protect this side from its peer.
+///
+/// Every limit has a default that a well-behaved peer never meets; reaching
+/// one is refused with a clear error and a `warn` event under target `ipc`.
 ///
 /// ```
-/// let config = multiprocess::Config { max_frame_bytes: 1 << 20, ..Default::default() };
-/// assert_eq!(config.max_frame_bytes, 1 << 20);
+/// use std::time::Duration;
+///
+/// let config = multiprocess::Config {
+///     call_timeout: Some(Duration::from_secs(5)),
+///     max_partner_threads: 16,
+///     ..Default::default()
+/// };
+/// assert_eq!(config.max_frame_bytes, 256 << 20);
 /// ```
 #[derive(Debug, Clone)]
 pub struct Config {
     /// Frames announcing more bytes than this are refused before anything is
     /// allocated for them, and the connection is closed.
     pub max_frame_bytes: usize,
-    /// How long to wait for the peer's `Hello`.
+    /// The whole handshake (the peer's `Hello`) must arrive within this.
     pub handshake_timeout: Duration,
+    /// How long a call waits for its reply before it fails with
+    /// [`Error::Timeout`] (`None`, the default: as long as it takes, as an
+    /// in-process call would). A proxy can have its own, with
+    /// [`set_call_timeout`](crate::set_call_timeout). A method that is
+    /// already running on the other side cannot be interrupted: the timeout
+    /// only stops waiting for it.
+    pub call_timeout: Option<Duration>,
+    /// Once its first byte has arrived, a frame must arrive whole within
+    /// this, and a write that makes no progress for this long fails: a peer
+    /// that stalls mid-frame, or stops reading, cannot hold a thread or a
+    /// buffer for ever. The connection closes.
+    pub frame_timeout: Duration,
+    /// At most this many partner threads run for the peer's calling threads
+    /// at once; the next calling thread's first call fails with
+    /// [`Error::LimitExceeded`].
+    pub max_partner_threads: usize,
+    /// At most this many objects and callbacks are exported to the peer at
+    /// once; a call that would export more fails with [`Error::LimitExceeded`].
+    pub max_exported_objects: usize,
+    /// Frames that have begun but not yet arrived hold at most this many
+    /// bytes, on all of the connection's streams together.
+    pub max_partial_frame_bytes: usize,
     /// Refuse to connect when any interface reachable from the bootstrap
     /// interface differs from the peer's. By default a difference is logged
     /// and each call is checked on its own: methods that still agree work.
@@ -43,7 +76,16 @@ pub struct Config {
 
 impl Default for Config {
     fn default() -> Self {
-        Config { max_frame_bytes: 256 << 20, handshake_timeout: Duration::from_secs(10), strict_contract: false }
+        Config {
+            max_frame_bytes: 256 << 20,
+            handshake_timeout: Duration::from_secs(10),
+            call_timeout: None,
+            frame_timeout: Duration::from_secs(30),
+            max_partner_threads: 256,
+            max_exported_objects: 1 << 16,
+            max_partial_frame_bytes: 256 << 20,
+            strict_contract: false,
+        }
     }
 }
 
@@ -73,6 +115,8 @@ pub(crate) struct CallFrame<'a> {
     pub(crate) out: &'a mut OutFrame<'static>,
     /// Proxies the reply mentions; they must outlive the reply (see `Encoder`).
     pub(crate) keep: Vec<Box<dyn Any + Send>>,
+    /// What the reply exported, to take back if the reply cannot be sent.
+    pub(crate) exported: Vec<u64>,
 }
 
 /// What an exported object or callback is to the runtime.
@@ -100,6 +144,30 @@ fn is_control_reader() -> bool {
     CONTROL_READER.try_with(Cell::get).unwrap_or(false)
 }
 
+/// How many times this process has forked. A connection made before a fork
+/// belongs to the parent: the child must not write on its sockets.
+static FORKS: AtomicU64 = AtomicU64::new(0);
+
+#[cfg(unix)]
+fn watch_forks() {
+    extern "C" fn in_child() {
+        // Async-signal-safe: one atomic add.
+        FORKS.fetch_add(1, Ordering::SeqCst);
+    }
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        // SAFETY: `in_child` only adds to an atomic, which is allowed in a
+        // child of a multi-threaded process before it execs.
+        let registered = unsafe { libc::pthread_atfork(None, None, Some(in_child)) };
+        if registered != 0 {
+            tracing::warn!(target: "ipc", "could not register a fork handler: a forked child could use its parent's connections");
+        }
+    });
+}
+
+#[cfg(not(unix))]
+fn watch_forks() {}
+
 pub(crate) struct Conn {
     pub(crate) id: u64,
     pub(crate) transport: Box<dyn Transport>,
@@ -113,8 +181,14 @@ pub(crate) struct Conn {
     close_when_unused: bool,
     pub(crate) proxies: AtomicUsize,
     pub(crate) partners: AtomicUsize,
+    /// Bytes held in partial frames, on all streams together.
+    pub(crate) held: AtomicUsize,
+    /// `FORKS` when the connection was made.
+    generation: u64,
     /// Run once the connection has closed, off the reader thread.
     closers: Mutex<Vec<Box<dyn FnOnce() + Send>>>,
+    /// Objects released without waiting (`ReleaseLater`), dropped in order by one thread.
+    dropper: Mutex<Option<mpsc::Sender<Arc<dyn Target>>>>,
     pub(crate) config: Config,
     /// The peer's contract, when it differs from ours.
     pub(crate) peer: Option<PeerContract>,
@@ -133,6 +207,7 @@ impl Conn {
         close_when_unused: bool,
         peer: Option<PeerContract>,
     ) -> Arc<Conn> {
+        watch_forks();
         Arc::new(Conn {
             id: NEXT_CONNECTION.fetch_add(1, Ordering::Relaxed),
             transport,
@@ -145,7 +220,10 @@ impl Conn {
             close_when_unused,
             proxies: AtomicUsize::new(0),
             partners: AtomicUsize::new(0),
+            held: AtomicUsize::new(0),
+            generation: FORKS.load(Ordering::SeqCst),
             closers: Mutex::new(Vec::new()),
+            dropper: Mutex::new(None),
             config,
             peer,
         })
@@ -153,6 +231,21 @@ impl Conn {
 
     pub(crate) fn is_closed(&self) -> bool {
         self.closed.load(Ordering::Acquire)
+    }
+
+    /// Whether this process is a fork of the one that made the connection.
+    pub(crate) fn forked(&self) -> bool {
+        FORKS.load(Ordering::Relaxed) != self.generation
+    }
+
+    /// What bounds reading this connection's frames.
+    pub(crate) fn limits(&self) -> Limits<'_> {
+        Limits {
+            max_frame: self.config.max_frame_bytes,
+            held: &self.held,
+            max_held: self.config.max_partial_frame_bytes,
+            frame_timeout: Some(self.config.frame_timeout),
+        }
     }
 
     pub(crate) fn table(&self) -> MutexGuard<'_, Handles<dyn Target>> {
@@ -169,9 +262,18 @@ impl Conn {
         }
     }
 
-    /// Exports `target` with one remote reference and returns its id.
-    pub(crate) fn export(&self, target: Arc<dyn Target>) -> u64 {
-        self.table().export(target)
+    /// Exports `target` with one remote reference and returns its id, unless
+    /// the connection already exports as many objects as it may.
+    pub(crate) fn export(&self, target: Arc<dyn Target>) -> Result<u64, Error> {
+        let mut table = self.table();
+        let limit = self.config.max_exported_objects;
+        if table.len() >= limit {
+            drop(table);
+            let error = Error::LimitExceeded { what: "exported objects".into(), limit: limit as u64 };
+            tracing::warn!(target: "ipc", conn = self.id, %error, "refused to export an object");
+            return Err(error);
+        }
+        Ok(table.export(target))
     }
 
     pub(crate) fn lookup(&self, id: u64) -> Option<Arc<dyn Target>> {
@@ -181,6 +283,35 @@ impl Conn {
     /// Removes an export; the caller drops it outside the lock.
     pub(crate) fn unexport(&self, id: u64) -> Option<Arc<dyn Target>> {
         self.table().remove(id)
+    }
+
+    /// Drops `target` on the connection's dropper thread, in the order released.
+    pub(crate) fn drop_later(self: &Arc<Self>, target: Arc<dyn Target>) {
+        let mut dropper = self.dropper.lock().unwrap_or_else(|p| p.into_inner());
+        if dropper.is_none() && !self.is_closed() {
+            let (sender, receiver) = mpsc::channel::<Arc<dyn Target>>();
+            let id = self.id;
+            let spawned = thread::Builder::new().name(format!("ipc-release-{id}")).spawn(move || {
+                for target in receiver {
+                    if panic::catch_unwind(AssertUnwindSafe(move || drop(target))).is_err() {
+                        tracing::warn!(target: "ipc", conn = id, "an object's Drop panicked");
+                    }
+                }
+            });
+            match spawned {
+                Ok(_) => *dropper = Some(sender),
+                Err(error) => {
+                    tracing::error!(target: "ipc", conn = id, %error, "could not start a thread to drop released objects")
+                }
+            }
+        }
+        let rejected = match &*dropper {
+            Some(sender) => sender.send(target).err().map(|rejected| rejected.0),
+            None => Some(target),
+        };
+        drop(dropper);
+        // No thread: drop it here rather than keep it.
+        drop(rejected);
     }
 
     pub(crate) fn hold(&self) {
@@ -200,6 +331,8 @@ impl Conn {
         channels.retain(|c| c.strong_count() > 0);
         channels.push(Arc::downgrade(stream));
         drop(channels);
+        // A peer that stops reading cannot hold a writer for ever.
+        let _ = stream.set_write_timeout(Some(self.config.frame_timeout));
         if self.is_closed() {
             // Closed while we were registering: make sure nobody waits on it.
             stream.shutdown();
@@ -214,6 +347,10 @@ impl Conn {
 
     /// Closes the connection: every channel is shut down, so every call in flight
     /// fails at once, and every exported object is dropped, newest first.
+    ///
+    /// The outcome is recorded before any user code runs, each object is
+    /// dropped on its own (a panicking `Drop` is logged and the rest go on),
+    /// and the closers always run.
     pub(crate) fn close(&self, outcome: Result<(), Error>) {
         if self.closed.swap(true, Ordering::AcqRel) {
             return;
@@ -222,32 +359,43 @@ impl Conn {
             Ok(()) => tracing::debug!(target: "ipc", conn = self.id, "connection closed"),
             Err(error) => tracing::warn!(target: "ipc", conn = self.id, %error, "connection closed"),
         }
-        let _ = self.send_control(&Header::Goodbye);
-        self.transport.shutdown();
-        for channel in self.channels.lock().unwrap_or_else(|p| p.into_inner()).drain(..) {
-            if let Some(channel) = channel.upgrade() {
-                channel.shutdown();
+        *self.outcome.lock().unwrap_or_else(|p| p.into_inner()) = Some(outcome);
+        self.closed_signal.notify_all();
+        if !self.forked() {
+            let _ = self.send_control(&Header::Goodbye);
+            self.transport.shutdown();
+            for channel in self.channels.lock().unwrap_or_else(|p| p.into_inner()).drain(..) {
+                if let Some(channel) = channel.upgrade() {
+                    channel.shutdown();
+                }
             }
         }
+        // The dropper thread ends once it has dropped what it was given.
+        drop(self.dropper.lock().unwrap_or_else(|p| p.into_inner()).take());
         let orphans = self.table().drain_newest_first();
         let closers = std::mem::take(&mut *self.closers.lock().unwrap_or_else(|p| p.into_inner()));
+        let id = self.id;
         let teardown = move || {
             for orphan in orphans {
-                drop(orphan);
+                if panic::catch_unwind(AssertUnwindSafe(move || drop(orphan))).is_err() {
+                    tracing::warn!(target: "ipc", conn = id, "an object's Drop panicked while its connection closed");
+                }
             }
-            closers.into_iter().for_each(|closer| closer());
+            for closer in closers {
+                if panic::catch_unwind(AssertUnwindSafe(closer)).is_err() {
+                    tracing::warn!(target: "ipc", conn = id, "a closing action panicked");
+                }
+            }
         };
         if is_control_reader() {
             // User Drop code never runs on a thread that reads a socket.
-            let spawned = thread::Builder::new().name(format!("ipc-close-{}", self.id)).spawn(teardown);
+            let spawned = thread::Builder::new().name(format!("ipc-close-{id}")).spawn(teardown);
             if let Err(error) = spawned {
-                tracing::error!(target: "ipc", conn = self.id, %error, "could not start a thread to drop orphaned objects");
+                tracing::error!(target: "ipc", conn = id, %error, "could not start a thread to drop orphaned objects");
             }
         } else {
             teardown();
         }
-        *self.outcome.lock().unwrap_or_else(|p| p.into_inner()) = Some(outcome);
-        self.closed_signal.notify_all();
     }
 
     /// Runs `closer` once the connection has closed (at once if it has).

@@ -7,10 +7,13 @@
 use std::{
     any::Any,
     cell::{Cell, RefCell},
+    collections::VecDeque,
+    io::Write,
     panic::{self, AssertUnwindSafe},
     rc::Rc,
     sync::{Arc, atomic::Ordering},
     thread,
+    time::{Duration, Instant},
 };
 
 use crate::{
@@ -38,22 +41,41 @@ pub(crate) struct Link {
     next_call: Cell<u64>,
     /// A frame buffer kept between calls; nested calls take a fresh one.
     spare: Cell<Vec<u8>>,
+    /// Proxies that the last reply sent from this thread mentioned. They live
+    /// until the peer's next frame on this channel, which it sends only after
+    /// it has read that reply; releasing them sooner could overtake it.
+    deferred: RefCell<Vec<Box<dyn Any + Send>>>,
+    has_deferred: Cell<bool>,
+    /// Why the channel was given up (a call that timed out): the next call opens another.
+    broken: RefCell<Option<Error>>,
+    is_broken: Cell<bool>,
+    /// The write timeout the stream has now, so that it is set only when it changes.
+    write_timeout: Cell<Option<Duration>>,
 }
 
 impl Link {
     fn new(conn: Arc<Conn>, stream: Arc<dyn Stream>) -> Rc<Link> {
-        let max = conn.config.max_frame_bytes;
+        let write_timeout = Some(conn.config.frame_timeout);
         Rc::new(Link {
             conn,
             stream,
-            reader: RefCell::new(FrameReader::new(max)),
+            reader: RefCell::new(FrameReader::new()),
             next_call: Cell::new(1),
             spare: Cell::new(Vec::new()),
+            deferred: RefCell::new(Vec::new()),
+            has_deferred: Cell::new(false),
+            broken: RefCell::new(None),
+            is_broken: Cell::new(false),
+            write_timeout: Cell::new(write_timeout),
         })
     }
 
     /// The current thread's link to `conn`, opening a channel on first use.
     pub(crate) fn current(conn: &Arc<Conn>) -> Result<Rc<Link>, Error> {
+        if conn.forked() {
+            // This process is a fork: the connection's sockets are its parent's.
+            return Err(Error::Disconnected);
+        }
         let found = LINKS
             .try_with(|links| links.borrow().iter().find(|link| Arc::ptr_eq(&link.conn, conn)).cloned())
             .map_err(|_| Error::Disconnected)?;
@@ -89,17 +111,76 @@ impl Link {
         }
     }
 
-    /// Sends a finished frame.
-    pub(crate) fn send(&self, frame: &OutFrame<'_>) -> Result<(), Error> {
+    /// Sends a finished frame; a write that makes no progress until
+    /// `deadline` (or for the frame timeout) fails.
+    pub(crate) fn send(&self, frame: &OutFrame<'_>, deadline: Option<Instant>) -> Result<(), Error> {
+        self.before_writing(deadline)?;
+        frame.write_to(&*self.stream).map_err(|error| self.write_failed(error))
+    }
+
+    fn send_raw(&self, frame: &[u8], deadline: Option<Instant>) -> Result<(), Error> {
+        self.before_writing(deadline)?;
+        (&*self.stream).write_all(frame).map_err(|error| self.write_failed(protocol::io_to_error(error)))
+    }
+
+    fn before_writing(&self, deadline: Option<Instant>) -> Result<(), Error> {
         if self.conn.is_closed() {
             return Err(Error::Disconnected);
         }
-        frame.write_to(&*self.stream)
+        if let Some(error) = self.broken() {
+            return Err(error);
+        }
+        let frame_timeout = self.conn.config.frame_timeout;
+        if deadline.is_none() && self.write_timeout.get() == Some(frame_timeout) {
+            return Ok(());
+        }
+        let timeout = match deadline {
+            None => frame_timeout,
+            Some(deadline) => {
+                let left = deadline.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    return Err(self.give_up(Error::Timeout));
+                }
+                left.min(frame_timeout)
+            }
+        };
+        if self.write_timeout.get() != Some(timeout) {
+            self.stream.set_write_timeout(Some(timeout))?;
+            self.write_timeout.set(Some(timeout));
+        }
+        Ok(())
+    }
+
+    fn write_failed(&self, error: Error) -> Error {
+        match error {
+            Error::Io(io) if matches!(io.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {
+                // Part of a frame may be out: the channel can carry nothing more.
+                self.give_up(Error::Timeout)
+            }
+            other => other,
+        }
+    }
+
+    /// Gives up this thread's channel: the peer sees it end, and a reply that
+    /// comes late can never be read as another call's. The next call opens a new one.
+    fn give_up(&self, error: Error) -> Error {
+        tracing::debug!(target: "ipc", conn = self.conn.id, %error, "giving up a channel");
+        *self.broken.borrow_mut() = Some(error.clone());
+        self.is_broken.set(true);
+        self.stream.shutdown();
+        let _ = LINKS.try_with(|links| links.borrow_mut().retain(|link| !Arc::ptr_eq(&link.stream, &self.stream)));
+        error
+    }
+
+    /// Why this channel was given up, if it was.
+    fn broken(&self) -> Option<Error> {
+        if self.is_broken.get() { self.broken.borrow().clone() } else { None }
     }
 
     /// Serves frames on this channel until the reply to call `id` arrives, and
     /// returns it with the offset of what follows its header. With `None`,
-    /// serves until the channel ends (a partner thread's life).
+    /// serves until the channel ends (a partner thread's life). Waiting ends
+    /// at `deadline` with [`Error::Timeout`].
     ///
     /// Calls and releases of the `lent` objects are served from that list;
     /// everything else from the connection's table.
@@ -107,28 +188,35 @@ impl Link {
         &self,
         until: Option<u64>,
         lent: &[(u64, &Lent<'_>)],
+        deadline: Option<Instant>,
     ) -> Result<Option<(InFrame, usize)>, Error> {
         loop {
-            let frame = self.reader.borrow_mut().read(&*self.stream);
+            if let Some(error) = self.broken() {
+                return Err(error);
+            }
+            let frame = self.reader.borrow_mut().read(&*self.stream, &self.conn.limits(), deadline);
             let mut frame = match frame {
                 Ok(Some(frame)) => frame,
-                Ok(None) => return if until.is_some() { Err(Error::Disconnected) } else { Ok(None) },
+                Ok(None) => {
+                    self.release_deferred();
+                    return if until.is_some() { Err(Error::Disconnected) } else { Ok(None) };
+                }
+                Err(Error::Timeout) => return Err(self.give_up(Error::Timeout)),
+                Err(_) if self.conn.is_closed() => return Err(Error::Disconnected),
+                Err(Error::Disconnected) => {
+                    self.release_deferred();
+                    return Err(self.broken().unwrap_or(Error::Disconnected));
+                }
                 Err(error) => {
-                    if self.conn.is_closed() {
-                        return Err(Error::Disconnected);
-                    }
-                    // An oversized or broken frame on any channel ends the connection.
-                    if !matches!(error, Error::Disconnected) {
-                        self.conn.close(Err(error.clone()));
-                    }
+                    // An oversized, stalled or broken frame on any channel ends the connection.
+                    self.conn.close(Err(error.clone()));
                     return Err(error);
                 }
             };
+            // The peer has read our last reply: what it mentioned may go now.
+            self.release_deferred();
             let (header, used) = match protocol::split_frame(&frame.inline) {
-                Ok((header, rest)) => {
-                    let used = frame.inline.len() - rest.len();
-                    (header, used)
-                }
+                Ok((header, rest)) => (header, frame.inline.len() - rest.len()),
                 Err(error) => {
                     self.conn.close(Err(error.clone()));
                     return Err(error);
@@ -138,7 +226,7 @@ impl Link {
                 Header::Return { id, outcome } if Some(id) == until => {
                     return match outcome {
                         Ok(()) => Ok(Some((frame, used))),
-                        Err(error) => Err(error),
+                        Err(error) => Err(error.sanitized()),
                     };
                 }
                 Header::Call { id, object, method, check } => {
@@ -146,12 +234,20 @@ impl Link {
                     self.serve_call(id, object, (method, check), (&inline[used..], blobs), lent)?
                 }
                 Header::Release { id, object } => self.serve_release(id, object, lent)?,
+                Header::Refused { error } => return Err(self.give_up(error.sanitized())),
                 other => {
-                    let error = Error::Protocol(format!("unexpected frame on a call channel: {other:?}"));
+                    let error = Error::Protocol(format!("unexpected frame on a call channel: {}", other.kind()));
                     self.conn.close(Err(error.clone()));
                     return Err(error);
                 }
             }
+        }
+    }
+
+    fn release_deferred(&self) {
+        if self.has_deferred.replace(false) {
+            let deferred = std::mem::take(&mut *self.deferred.borrow_mut());
+            drop(deferred);
         }
     }
 
@@ -160,44 +256,57 @@ impl Link {
         id: u64,
         object: u64,
         (method, check): (u64, u64),
-        (args, blobs): (&[u8], &mut std::collections::VecDeque<Vec<u8>>),
+        (args, blobs): (&[u8], &mut VecDeque<Vec<u8>>),
         lent: &[(u64, &Lent<'_>)],
     ) -> Result<(), Error> {
         let mut out = OutFrame::start(self.take_buffer(), &Header::Return { id, outcome: Ok(()) })?;
-        let mut keep = Vec::new();
+        let mut call =
+            CallFrame { object, method, check, args, blobs, out: &mut out, keep: Vec::new(), exported: Vec::new() };
         let lent = lent.iter().find(|(lent, _)| *lent == object).map(|(_, dispatch)| *dispatch);
-        let exported = if lent.is_none() { self.conn.lookup(object) } else { None };
-        let dispatch: Option<&Lent<'_>> = match (&lent, &exported) {
-            (Some(lent), _) => Some(*lent),
-            (None, Some(target)) => Some(&|conn: &Arc<Conn>, call: &mut CallFrame<'_>| target.dispatch(conn, call)),
-            (None, None) => None,
-        };
-        let result = match dispatch {
-            None => Err(Error::UnknownObject(object)),
-            Some(dispatch) => {
-                let _serving = ServingGuard::enter(&self.conn);
-                let mut call = CallFrame { object, method, check, args, blobs, out: &mut out, keep: Vec::new() };
-                let result = match panic::catch_unwind(AssertUnwindSafe(|| dispatch(&self.conn, &mut call))) {
-                    Ok(result) => result,
-                    Err(payload) => {
-                        let message = panic_message(&*payload);
-                        tracing::debug!(target: "ipc", conn = self.conn.id, %message, "method panicked");
-                        Err(Error::RemotePanic(message))
+        let result = {
+            // The target goes out of scope before the reply is sent: the
+            // owner's `Drop` must never wait for this thread to let go of it.
+            let exported = if lent.is_none() { self.conn.lookup(object) } else { None };
+            let dispatch: Option<&Lent<'_>> = match (&lent, &exported) {
+                (Some(lent), _) => Some(*lent),
+                (None, Some(target)) => Some(&|conn: &Arc<Conn>, call: &mut CallFrame<'_>| target.dispatch(conn, call)),
+                (None, None) => None,
+            };
+            match dispatch {
+                None => Err(Error::UnknownObject(object)),
+                Some(dispatch) => {
+                    let _serving = ServingGuard::enter(&self.conn);
+                    match panic::catch_unwind(AssertUnwindSafe(|| dispatch(&self.conn, &mut call))) {
+                        Ok(result) => result,
+                        Err(payload) => {
+                            let message = panic_message(&*payload);
+                            tracing::debug!(target: "ipc", conn = self.conn.id, %message, "method panicked");
+                            Err(Error::RemotePanic(message))
+                        }
                     }
-                };
-                keep = std::mem::take(&mut call.keep);
-                result
+                }
             }
         };
+        let CallFrame { keep, exported, .. } = call;
         let finished = result.and_then(|()| out.finish(self.conn.config.max_frame_bytes));
-        if let Err(error) = finished {
-            out.restart(&Header::Return { id, outcome: Err(error) })?;
-            out.finish(self.conn.config.max_frame_bytes)?;
-        }
-        let sent = self.send(&out);
+        let keep = match finished {
+            Ok(()) => keep,
+            Err(error) => {
+                // The reply will not carry what it exported: take it back.
+                for id in exported {
+                    drop(self.conn.unexport(id));
+                }
+                out.restart(&Header::Return { id, outcome: Err(error) })?;
+                out.finish(self.conn.config.max_frame_bytes)?;
+                Vec::new()
+            }
+        };
+        let sent = self.send(&out, None);
         self.give_buffer(out.into_buffer());
-        // Releases of proxies the reply mentioned go after it, never before.
-        drop(keep);
+        if !keep.is_empty() {
+            self.deferred.borrow_mut().extend(keep);
+            self.has_deferred.set(true);
+        }
         sent
     }
 
@@ -215,11 +324,7 @@ impl Link {
             None => Err(Error::UnknownObject(object)),
         };
         let frame = protocol::simple_frame(&Header::Return { id, outcome }, &[], self.conn.config.max_frame_bytes)?;
-        self.send_raw(&frame)
-    }
-
-    fn send_raw(&self, frame: &[u8]) -> Result<(), Error> {
-        std::io::Write::write_all(&mut &*self.stream, frame).map_err(protocol::io_to_error)
+        self.send_raw(&frame, None)
     }
 }
 
@@ -235,34 +340,77 @@ fn open_channel(conn: &Arc<Conn>) -> Result<Arc<dyn Stream>, Error> {
     Ok(stream)
 }
 
-/// Starts the partner thread of a peer's calling thread `name`, serving `stream`.
+/// A peer's thread name as this side's partner thread is named: printable,
+/// and short enough for the operating system.
+fn partner_name(name: &str) -> String {
+    let clean: String = name.chars().filter(|c| !c.is_control()).take(200).collect();
+    format!("ipc:{clean}")
+}
+
+/// Starts the partner thread of a peer's calling thread `name`, serving
+/// `stream`, unless the connection runs as many as it may: then the peer's
+/// thread learns why from the first frame on its channel.
 pub(crate) fn start_partner(conn: &Arc<Conn>, name: &str, stream: Arc<dyn Stream>) {
     conn.register_channel(&stream);
     if conn.is_closed() {
         return;
     }
-    conn.partners.fetch_add(1, Ordering::AcqRel);
-    let partner_conn = conn.clone();
-    let spawned = thread::Builder::new().name(format!("ipc:{name}")).spawn(move || {
-        let conn = partner_conn;
-        let link = Link::new(conn.clone(), stream);
-        let _ = LINKS.try_with(|links| links.borrow_mut().push(link.clone()));
-        tracing::trace!(target: "ipc", conn = conn.id, "partner thread started");
-        if let Err(error) = link.wait(None, &[]) {
-            tracing::debug!(target: "ipc", conn = conn.id, %error, "partner thread ends");
-        }
-        let _ = LINKS.try_with(|links| links.borrow_mut().retain(|l| !Rc::ptr_eq(l, &link)));
+    let limit = conn.config.max_partner_threads;
+    if conn.partners.fetch_add(1, Ordering::AcqRel) >= limit {
         conn.partners.fetch_sub(1, Ordering::AcqRel);
+        let error = Error::LimitExceeded { what: "partner threads".into(), limit: limit as u64 };
+        tracing::warn!(target: "ipc", conn = conn.id, %error, "refused a new calling thread of the peer");
+        refuse(conn, &*stream, error);
+        return;
+    }
+    let partner_conn = conn.clone();
+    let spawned = thread::Builder::new().name(partner_name(name)).spawn(move || {
+        let conn = partner_conn;
+        // Counted back however the thread ends.
+        struct Partner(Arc<Conn>);
+        impl Drop for Partner {
+            fn drop(&mut self) {
+                self.0.partners.fetch_sub(1, Ordering::AcqRel);
+            }
+        }
+        let _partner = Partner(conn.clone());
+        let served = panic::catch_unwind(AssertUnwindSafe(|| {
+            let link = Link::new(conn.clone(), stream);
+            let _ = LINKS.try_with(|links| links.borrow_mut().push(link.clone()));
+            tracing::trace!(target: "ipc", conn = conn.id, "partner thread started");
+            if let Err(error) = link.wait(None, &[], None) {
+                tracing::debug!(target: "ipc", conn = conn.id, %error, "partner thread ends");
+            }
+            let _ = LINKS.try_with(|links| links.borrow_mut().retain(|l| !Rc::ptr_eq(l, &link)));
+        }));
+        if let Err(payload) = served {
+            let error = Error::Protocol(format!("a partner thread panicked: {}", panic_message(&*payload)));
+            conn.close(Err(error));
+        }
     });
     if let Err(error) = spawned {
+        // The stream went with the closure that did not run: the peer's thread sees it end.
         conn.partners.fetch_sub(1, Ordering::AcqRel);
         tracing::error!(target: "ipc", conn = conn.id, %error, "could not start a partner thread");
     }
 }
 
-/// Drops one remote reference to the peer's object `object`, and waits until
-/// the peer has dropped the object if that was the last.
-pub(crate) fn release(conn: &Arc<Conn>, object: u64) -> Result<(), Error> {
+/// Tells the peer's thread why its channel will not be served, and closes it.
+fn refuse(conn: &Conn, stream: &dyn Stream, error: Error) {
+    if let Ok(frame) = protocol::simple_frame(&Header::Refused { error }, &[], conn.config.max_frame_bytes) {
+        // A fresh channel's buffer is empty: this small write does not block.
+        let _ = stream.set_write_timeout(Some(Duration::from_millis(100)));
+        let _ = (&*stream).write_all(&frame);
+    }
+    stream.shutdown();
+}
+
+/// Drops one remote reference to the peer's object `object`, and waits
+/// (until `deadline`) for the peer to drop the object if that was the last.
+pub(crate) fn release(conn: &Arc<Conn>, object: u64, deadline: Option<Instant>) -> Result<(), Error> {
+    if conn.forked() {
+        return Ok(());
+    }
     let link = match Link::current(conn) {
         Ok(link) => link,
         Err(_) if !conn.is_closed() => {
@@ -274,8 +422,8 @@ pub(crate) fn release(conn: &Arc<Conn>, object: u64) -> Result<(), Error> {
     };
     let id = link.next_call_id();
     let frame = protocol::simple_frame(&Header::Release { id, object }, &[], conn.config.max_frame_bytes)?;
-    link.send_raw(&frame)?;
-    link.wait(Some(id), &[]).map(drop)
+    link.send_raw(&frame, deadline)?;
+    link.wait(Some(id), &[], deadline).map(drop)
 }
 
 struct ServingGuard;
@@ -293,7 +441,7 @@ impl Drop for ServingGuard {
     }
 }
 
-fn panic_message(payload: &(dyn Any + Send)) -> String {
+pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> String {
     if let Some(message) = payload.downcast_ref::<&str>() {
         (*message).to_owned()
     } else if let Some(message) = payload.downcast_ref::<String>() {
@@ -317,7 +465,7 @@ pub fn current_connection() -> Option<Connection> {
 /// Serves a channel until it ends, as a partner thread would.
 #[cfg(test)]
 pub(crate) fn serve_channel_for_test(conn: Arc<Conn>, stream: Arc<dyn Stream>) {
-    let _ = Link::new(conn, stream).wait(None, &[]);
+    let _ = Link::new(conn, stream).wait(None, &[], None);
 }
 
 #[cfg(test)]
@@ -334,7 +482,7 @@ mod tests {
     /// A connection and a channel whose peer end the test drives by hand.
     fn link() -> ((Arc<Conn>, Arc<dyn Stream>), UnixStream) {
         let (control, _peer_control) = UnixStream::pair().unwrap();
-        let conn = Conn::new(Box::new(UnixTransport::new(control, 1 << 20)), Config::default(), false, None);
+        let conn = Conn::new(Box::new(UnixTransport::new(control)), Config::default(), false, None);
         let (ours, theirs) = UnixStream::pair().unwrap();
         theirs.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
         ((conn, Arc::new(ours)), theirs)
@@ -345,7 +493,7 @@ mod tests {
         (conn, stream): (Arc<Conn>, Arc<dyn Stream>),
         until: Option<u64>,
     ) -> thread::JoinHandle<Result<(), Error>> {
-        thread::spawn(move || Link::new(conn, stream).wait(until, &[]).map(drop))
+        thread::spawn(move || Link::new(conn, stream).wait(until, &[], None).map(drop))
     }
 
     fn frame(header: &Header, payload: &[u8]) -> Vec<u8> {
@@ -353,7 +501,7 @@ mod tests {
     }
 
     fn reply(reader: &mut FrameReader, peer: &UnixStream) -> Header {
-        let frame = reader.read(peer).unwrap().expect("a reply");
+        let frame = reader.read(peer, &protocol::Limits::unbounded(1 << 20), None).unwrap().expect("a reply");
         protocol::split_frame(&frame.inline).unwrap().0
     }
 
@@ -380,7 +528,7 @@ mod tests {
     #[test]
     fn unknown_objects_methods_and_bad_arguments_get_error_replies() {
         let (link, mut peer) = link();
-        let id = link.0.export(Arc::new(Adder));
+        let id = link.0.export(Arc::new(Adder)).unwrap();
         let mut args = Vec::new();
         codec::encode_into(&mut args, &2u32, "a").unwrap();
         codec::encode_into(&mut args, &3u32, "b").unwrap();
@@ -392,7 +540,7 @@ mod tests {
         peer.write_all(&frame(&Header::Release { id: 5, object: 1234 }, &[])).unwrap();
         drop(peer.try_clone().unwrap().shutdown(Shutdown::Write));
         let server = serve(link, None);
-        let replies = &mut FrameReader::new(1 << 20);
+        let replies = &mut FrameReader::new();
         assert!(matches!(reply(replies, &peer), Header::Return { id: 1, outcome: Ok(()) }));
         assert!(matches!(reply(replies, &peer), Header::Return { id: 2, outcome: Err(Error::UnknownObject(99)) }));
         assert!(matches!(reply(replies, &peer), Header::Return { id: 3, outcome: Err(Error::UnknownMethod { .. }) }));

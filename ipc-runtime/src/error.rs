@@ -24,6 +24,21 @@ pub enum Error {
     /// flight fail with this as soon as the peer closes.
     #[error("the connection to the peer is closed")]
     Disconnected,
+    /// The peer did not answer within the call's deadline
+    /// ([`Config::call_timeout`](crate::Config::call_timeout), or the proxy's own).
+    /// The call may still run on the other side; this thread's channel to the
+    /// peer is discarded, so a late reply can never be taken for another call's.
+    #[error("the peer did not answer in time")]
+    Timeout,
+    /// A limit that protects one side from its peer was reached: too many
+    /// partner threads, exported objects, or bytes held in partial frames.
+    #[error("the limit of {limit} {what} is reached")]
+    LimitExceeded {
+        /// What is limited.
+        what: String,
+        /// The limit, as configured.
+        limit: u64,
+    },
     /// The server's implementation of the method panicked; the server keeps running.
     #[error("the remote method panicked: {0}")]
     RemotePanic(String),
@@ -140,6 +155,69 @@ pub enum Error {
         /// What is wrong with it.
         message: String,
     },
+}
+
+/// The most characters of one string a peer's error keeps.
+const MAX_PEER_TEXT: usize = 1024;
+
+/// Makes a peer's text safe to print: control characters (escape sequences
+/// that could rewrite a terminal or forge log lines) become `\u{..}`, and
+/// the text is cut.
+pub(crate) fn sanitize(text: &str) -> String {
+    sanitize_to(text, MAX_PEER_TEXT)
+}
+
+/// [`sanitize`], keeping up to `max` characters.
+pub(crate) fn sanitize_to(text: &str, max: usize) -> String {
+    let mut clean = String::with_capacity(text.len().min(max));
+    for (i, c) in text.chars().enumerate() {
+        if i == max {
+            clean.push('…');
+            break;
+        }
+        if c.is_control() {
+            clean.extend(c.escape_unicode());
+        } else {
+            clean.push(c);
+        }
+    }
+    clean
+}
+
+impl Error {
+    /// The same error, with every string made safe to print: for errors that
+    /// arrive from the peer.
+    pub(crate) fn sanitized(self) -> Error {
+        let s = |text: String| sanitize(&text);
+        match self {
+            Error::RemotePanic(message) => Error::RemotePanic(s(message)),
+            Error::InterfaceMismatch { local, remote } => {
+                Error::InterfaceMismatch { local: s(local), remote: s(remote) }
+            }
+            Error::LimitExceeded { what, limit } => Error::LimitExceeded { what: s(what), limit },
+            Error::Encode { what, message } => Error::Encode { what: s(what), message: s(message) },
+            Error::Decode { what, message } => Error::Decode { what: s(what), message: s(message) },
+            Error::Protocol(message) => Error::Protocol(s(message)),
+            Error::UnknownMethod { interface, method } => {
+                Error::UnknownMethod { interface: s(interface), method: s(method) }
+            }
+            Error::Incompatible { interface, method, difference } => {
+                Error::Incompatible { interface: s(interface), method: s(method), difference: s(difference) }
+            }
+            Error::Io(error) => Error::Io(Arc::new(std::io::Error::new(error.kind(), s(error.to_string())))),
+            Error::Spawn { path, message } => Error::Spawn { path: s(path), message: s(message) },
+            Error::ChildExited { status } => Error::ChildExited { status: s(status) },
+            Error::Connect { address, message } => Error::Connect { address: s(address), message: s(message) },
+            Error::Address { address, message } => Error::Address { address: s(address), message: s(message) },
+            other @ (Error::Disconnected
+            | Error::ProtocolVersion { .. }
+            | Error::FrameTooLarge { .. }
+            | Error::Timeout
+            | Error::UnknownObject(_)
+            | Error::CallbackConsumed
+            | Error::NotSpawned) => other,
+        }
+    }
 }
 
 impl From<std::io::Error> for Error {

@@ -1,6 +1,6 @@
 //! The contract between generated code and the runtime.
 
-use std::sync::Arc;
+use std::{sync::Arc, time::Duration};
 
 use crate::{
     Error,
@@ -97,4 +97,40 @@ pub trait DispatchFor<T: ?Sized> {
 /// ```
 pub fn connection_of<I: ?Sized + Interface>(object: &I) -> Option<Connection> {
     I::proxy_core(object).map(|core| Connection { inner: core.conn.clone() })
+}
+
+/// Gives calls through `proxy` a timeout of their own (`None`: none at all),
+/// instead of the connection's [`Config::call_timeout`](crate::Config::call_timeout).
+/// A call that does not get its reply in time fails with
+/// [`Error::Timeout`]; dropping the proxy waits no longer either. Returns
+/// `false`, and does nothing, for a local object.
+///
+/// ```
+/// use std::time::Duration;
+/// # use multiprocess::ipc_interface;
+/// # #[ipc_interface]
+/// # pub trait Ping: Send + Sync { fn ping(&self) -> u32; }
+/// # struct Local;
+/// # impl Ping for Local { fn ping(&self) -> u32 { 7 } }
+///
+/// let ping = multiprocess::pair::<dyn Ping>(Box::new(Local))?;
+/// assert!(multiprocess::set_call_timeout(&*ping, Some(Duration::from_secs(2))));
+/// assert_eq!(multiprocess::call_timeout(&*ping), Some(Duration::from_secs(2)));
+/// assert_eq!(ping.ping(), 7);
+/// # Ok::<(), multiprocess::Error>(())
+/// ```
+pub fn set_call_timeout<I: ?Sized + Interface>(proxy: &I, timeout: Option<Duration>) -> bool {
+    match I::proxy_core(proxy) {
+        Some(core) => {
+            core.set_timeout(timeout);
+            true
+        }
+        None => false,
+    }
+}
+
+/// The timeout of calls through `proxy`: its own, or its connection's; `None`
+/// for a local object.
+pub fn call_timeout<I: ?Sized + Interface>(proxy: &I) -> Option<Duration> {
+    I::proxy_core(proxy).and_then(ProxyCore::timeout)
 }

@@ -39,7 +39,7 @@ pub use conn::{Config, Connection, ConnectionStats};
 pub use contract::WireName;
 pub use engine::current_connection;
 pub use error::Error;
-pub use interface::{Interface, connection_of};
+pub use interface::{Interface, call_timeout, connection_of, set_call_timeout};
 pub use listener::{ListenOptions, Listener, connect, connect_with, listen, listen_with};
 pub use process::{FD_VARIABLE, Spawned, serve_process, spawn_process, spawn_process_with};
 pub use proxy::ProxyCore;

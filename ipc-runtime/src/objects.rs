@@ -261,7 +261,7 @@ mod tests {
     #[test]
     fn a_fn_once_callback_called_twice_is_an_error_not_a_crash() {
         let (control, _peer_control) = UnixStream::pair().unwrap();
-        let conn = Conn::new(Box::new(UnixTransport::new(control, 1 << 20)), Config::default(), false, None);
+        let conn = Conn::new(Box::new(UnixTransport::new(control)), Config::default(), false, None);
         static ONCE: crate::contract::MethodInfo = crate::contract::MethodInfo::callback("Test.once.callback");
         let once = crate::call::Callback::new_fn_once(&ONCE, |call| call.ret(crate::bounds::codec::<u32>(), &7));
         let mut ref_bytes = Vec::new();
@@ -280,8 +280,14 @@ mod tests {
         }
         drop(peer.try_clone().unwrap().shutdown(Shutdown::Write));
         let server = std::thread::spawn(move || crate::engine::serve_channel_for_test(conn, Arc::new(ours)));
-        let replies = &mut FrameReader::new(1 << 20);
-        let mut reply = || protocol::split_frame(&replies.read(&peer).unwrap().expect("a reply").inline).unwrap().0;
+        let replies = &mut FrameReader::new();
+        let mut reply = || {
+            protocol::split_frame(
+                &replies.read(&peer, &protocol::Limits::unbounded(1 << 20), None).unwrap().expect("a reply").inline,
+            )
+            .unwrap()
+            .0
+        };
         assert!(matches!(reply(), Header::Return { id: 1, outcome: Ok(()) }));
         assert!(matches!(reply(), Header::Return { id: 2, outcome: Err(Error::CallbackConsumed) }));
         server.join().expect("no panic");

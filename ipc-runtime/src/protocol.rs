@@ -9,8 +9,12 @@
 //! a call arrives on *is* its thread routing: every frame on it belongs to one
 //! calling thread and its partner.
 
-use std::collections::VecDeque;
-use std::io::{self, IoSlice, Read, Write};
+use std::{
+    collections::VecDeque,
+    io::{self, IoSlice, Read, Write},
+    sync::atomic::{AtomicUsize, Ordering},
+    time::{Duration, Instant},
+};
 
 use serde::{Deserialize, Serialize};
 
@@ -30,6 +34,22 @@ pub(crate) struct Hello {
     pub fingerprint: u64,
     /// The bootstrap interface and every interface reachable from it.
     pub contract: Vec<InterfaceDescription>,
+}
+
+impl Header {
+    /// The frame's kind, for messages that must not echo what a peer sent.
+    pub(crate) fn kind(&self) -> &'static str {
+        match self {
+            Header::Hello(_) => "Hello",
+            Header::Call { .. } => "Call",
+            Header::Release { .. } => "Release",
+            Header::Return { .. } => "Return",
+            Header::NewThread { .. } => "NewThread",
+            Header::ReleaseLater { .. } => "ReleaseLater",
+            Header::Refused { .. } => "Refused",
+            Header::Goodbye => "Goodbye",
+        }
+    }
 }
 
 impl Hello {
@@ -67,6 +87,11 @@ pub(crate) enum Header {
     /// A release that could not wait for its answer (sent while a thread exits).
     ReleaseLater {
         object: u64,
+    },
+    /// The peer will not serve this channel: the first frame on a channel
+    /// whose `NewThread` was refused (too many partner threads, say).
+    Refused {
+        error: Error,
     },
     Goodbye,
 }
@@ -216,62 +241,171 @@ pub(crate) fn split_frame(inline: &[u8]) -> Result<(Header, &[u8]), Error> {
     Ok((header, &inline[used..]))
 }
 
+/// Where a [`FrameReader`] reads: a byte stream that can be told how long a
+/// blocking read may wait.
+pub(crate) trait Source: Read {
+    /// Applies `timeout` (`None`: wait as long as it takes) to the reads that follow.
+    fn set_timeout(&mut self, timeout: Option<Duration>) -> io::Result<()>;
+}
+
+impl<S: Source + ?Sized> Source for &mut S {
+    fn set_timeout(&mut self, timeout: Option<Duration>) -> io::Result<()> {
+        (**self).set_timeout(timeout)
+    }
+}
+
+impl Source for &[u8] {
+    fn set_timeout(&mut self, _: Option<Duration>) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// What bounds reading frames on one connection.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Limits<'a> {
+    /// The largest frame the peer may send.
+    pub(crate) max_frame: usize,
+    /// Bytes held in partial frames on the connection, all streams together.
+    pub(crate) held: &'a AtomicUsize,
+    pub(crate) max_held: usize,
+    /// Once its first byte is here, a frame must arrive whole within this.
+    pub(crate) frame_timeout: Option<Duration>,
+}
+
+impl Limits<'_> {
+    /// No limits beyond the frame size, for tests.
+    #[cfg(test)]
+    pub(crate) fn unbounded(max_frame: usize) -> Limits<'static> {
+        static HELD: AtomicUsize = AtomicUsize::new(0);
+        Limits { max_frame, held: &HELD, max_held: usize::MAX, frame_timeout: None }
+    }
+}
+
 /// Reads frames from a stream through a small staging buffer, so that a small
 /// frame costs one `read` call, and a large blob is read straight into its own
 /// buffer without being zeroed first.
+///
+/// Nothing is allocated from what a frame announces: a large part is read in
+/// chunks, each reserved only once the one before it has arrived, and the
+/// bytes a partial frame holds count against the connection's limit. Reads
+/// wait without a timeout between frames (or until the caller's deadline);
+/// once a frame has begun, it must arrive whole within the frame timeout.
 #[derive(Debug)]
 pub(crate) struct FrameReader {
     staging: Box<[u8]>,
     start: usize,
     end: usize,
-    max: usize,
+    /// The read timeout the stream has now, so that it is set only when it changes.
+    applied: Option<Duration>,
 }
 
 const STAGING: usize = 16 * 1024;
 
+/// The first reservation for a large part of a frame; each next one doubles.
+const CHUNK: usize = 64 * 1024;
+
+/// The state of one frame being read.
+struct Progress<'a, 'b> {
+    limits: &'a Limits<'b>,
+    /// The caller's deadline, if it waits for a reply.
+    deadline: Option<Instant>,
+    /// When the frame's first byte was seen waiting for more.
+    started: Option<Instant>,
+    /// Bytes of this frame counted in `limits.held`.
+    held: usize,
+}
+
+impl Drop for Progress<'_, '_> {
+    fn drop(&mut self) {
+        if self.held > 0 {
+            self.limits.held.fetch_sub(self.held, Ordering::AcqRel);
+        }
+    }
+}
+
+impl Progress<'_, '_> {
+    /// Counts `n` more bytes held by this frame against the connection's limit.
+    fn hold(&mut self, n: usize) -> Result<(), Error> {
+        self.held += n;
+        let held = self.limits.held.fetch_add(n, Ordering::AcqRel) + n;
+        if held > self.limits.max_held {
+            return Err(Error::LimitExceeded {
+                what: "bytes held in partial frames".into(),
+                limit: self.limits.max_held as u64,
+            });
+        }
+        Ok(())
+    }
+}
+
 impl FrameReader {
-    pub(crate) fn new(max: usize) -> Self {
-        FrameReader { staging: vec![0; STAGING].into_boxed_slice(), start: 0, end: 0, max }
+    pub(crate) fn new() -> Self {
+        FrameReader { staging: vec![0; STAGING].into_boxed_slice(), start: 0, end: 0, applied: None }
+    }
+
+    fn buffered(&self) -> usize {
+        self.end - self.start
     }
 
     /// Reads one frame. `Ok(None)` is a clean end of stream between frames.
-    pub(crate) fn read(&mut self, mut stream: impl Read) -> Result<Option<InFrame>, Error> {
+    /// Waiting for the frame's first byte ends at `deadline` with [`Error::Timeout`].
+    pub(crate) fn read(
+        &mut self,
+        mut stream: impl Source,
+        limits: &Limits<'_>,
+        deadline: Option<Instant>,
+    ) -> Result<Option<InFrame>, Error> {
+        let mut progress = Progress { limits, deadline, started: None, held: 0 };
+        let outcome = self.read_frame(&mut stream, &mut progress);
+        // Between frames the stream waits for as long as the next caller says.
+        if outcome.is_ok() && self.applied.is_some() && deadline.is_none() {
+            self.applied = None;
+            stream.set_timeout(None).map_err(io_to_error)?;
+        }
+        outcome
+    }
+
+    fn read_frame(
+        &mut self,
+        stream: &mut impl Source,
+        progress: &mut Progress<'_, '_>,
+    ) -> Result<Option<InFrame>, Error> {
+        let max = progress.limits.max_frame;
         // The total length is checked as soon as it is here, before anything
         // is allocated for it and without waiting for more.
         for needed in [4, PREFIX] {
-            while self.end - self.start < needed {
-                if !self.fill(&mut stream)? {
-                    if self.end == self.start {
+            while self.buffered() < needed {
+                if !self.fill(stream, progress)? {
+                    if self.buffered() == 0 {
                         return Ok(None);
                     }
                     return Err(Error::Disconnected);
                 }
             }
-            let total = u32::from_le_bytes(self.staging[self.start..self.start + 4].try_into().expect("4 bytes"));
-            if total as usize > self.max {
-                return Err(Error::FrameTooLarge { size: u64::from(total), max: self.max as u64 });
+            let total = read_u32(&self.staging[self.start..]);
+            if total as usize > max {
+                return Err(Error::FrameTooLarge { size: u64::from(total), max: max as u64 });
             }
             if (total as usize) < MIN_TOTAL {
                 return Err(Error::Protocol(format!("malformed frame: {total} bytes is too short")));
             }
         }
-        let prefix = &self.staging[self.start..self.start + PREFIX];
-        let total = u32::from_le_bytes(prefix[..4].try_into().expect("4 bytes")) as usize;
-        let inline_len = u32::from_le_bytes(prefix[4..].try_into().expect("4 bytes")) as usize;
+        let total = read_u32(&self.staging[self.start..]) as usize;
+        let inline_len = read_u32(&self.staging[self.start + 4..]) as usize;
         let malformed = |what: &str| Error::Protocol(format!("malformed frame: {what}"));
         let mut left = total.checked_sub(4 + inline_len + 2).ok_or_else(|| malformed("inline part too long"))?;
         self.start += PREFIX;
         let mut inline = Vec::new();
-        self.take(&mut stream, inline_len, &mut inline)?;
+        self.take(stream, progress, inline_len, &mut inline)?;
         let mut count = Vec::new();
-        self.take(&mut stream, 2, &mut count)?;
+        self.take(stream, progress, 2, &mut count)?;
         let count = usize::from(u16::from_le_bytes([count[0], count[1]]));
         left = left.checked_sub(8 * count).ok_or_else(|| malformed("blob table too long"))?;
         let mut table = Vec::new();
-        self.take(&mut stream, 8 * count, &mut table)?;
+        self.take(stream, progress, 8 * count, &mut table)?;
         let lengths: Vec<u64> =
-            table.chunks_exact(8).map(|len| u64::from_le_bytes(len.try_into().expect("8 bytes"))).collect();
-        // Every length is checked against the frame's total before anything is allocated for it.
+            table.chunks_exact(8).map(|len| u64::from_le_bytes(len.try_into().unwrap_or_default())).collect();
+        // Every length is checked against the frame's total before anything is read for it.
         let sum = lengths.iter().try_fold(0u64, |sum, len| sum.checked_add(*len));
         if sum != Some(left as u64) {
             return Err(malformed("blob lengths do not add up"));
@@ -279,16 +413,26 @@ impl FrameReader {
         let mut blobs = VecDeque::with_capacity(count);
         for len in lengths {
             let mut blob = Vec::new();
-            self.take(&mut stream, len as usize, &mut blob)?;
+            // `len` fits: the lengths add up to `left`, which is a usize.
+            self.take(stream, progress, len as usize, &mut blob)?;
             blobs.push_back(blob);
         }
         Ok(Some(InFrame { inline, blobs }))
     }
 
     /// Appends the next `n` bytes of the stream to `out`.
-    fn take(&mut self, stream: &mut impl Read, n: usize, out: &mut Vec<u8>) -> Result<(), Error> {
-        out.reserve_exact(n);
-        let buffered = (self.end - self.start).min(n);
+    fn take(
+        &mut self,
+        stream: &mut impl Source,
+        progress: &mut Progress<'_, '_>,
+        n: usize,
+        out: &mut Vec<u8>,
+    ) -> Result<(), Error> {
+        let buffered = self.buffered().min(n);
+        if n <= STAGING {
+            // Small enough to reserve whatever it announces.
+            out.reserve_exact(n);
+        }
         out.extend_from_slice(&self.staging[self.start..self.start + buffered]);
         self.start += buffered;
         let mut rest = n - buffered;
@@ -297,8 +441,8 @@ impl FrameReader {
         }
         if rest < STAGING / 2 {
             // Small: through the staging buffer, which may pick up the next frame too.
-            while self.end - self.start < rest {
-                if !self.fill(stream)? {
+            while self.buffered() < rest {
+                if !self.fill(stream, progress)? {
                     return Err(Error::Disconnected);
                 }
             }
@@ -306,9 +450,20 @@ impl FrameReader {
             self.start += rest;
             return Ok(());
         }
-        // Large: straight into `out`'s spare capacity, never zeroed.
+        // Large: straight into `out`'s spare capacity, never zeroed, reserved
+        // a chunk at a time as the bytes arrive.
         while rest > 0 {
-            let read = stream.by_ref().take(rest as u64).read_to_end(out).map_err(io_to_error)?;
+            let chunk = rest.min(out.len().max(CHUNK));
+            out.reserve(chunk);
+            progress.hold(chunk)?;
+            self.before_blocking(stream, progress)?;
+            let read = loop {
+                match stream.by_ref().take(chunk as u64).read_to_end(out) {
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    other => break other,
+                }
+            };
+            let read = read.map_err(|error| self.timed_out(error, progress))?;
             if read == 0 {
                 return Err(Error::Disconnected);
             }
@@ -317,7 +472,7 @@ impl FrameReader {
         Ok(())
     }
 
-    fn fill(&mut self, stream: &mut impl Read) -> Result<bool, Error> {
+    fn fill(&mut self, stream: &mut impl Source, progress: &mut Progress<'_, '_>) -> Result<bool, Error> {
         if self.start == self.end {
             self.start = 0;
             self.end = 0;
@@ -326,6 +481,7 @@ impl FrameReader {
             self.end -= self.start;
             self.start = 0;
         }
+        self.before_blocking(stream, progress)?;
         loop {
             match stream.read(&mut self.staging[self.end..]) {
                 Ok(0) => return Ok(false),
@@ -334,10 +490,67 @@ impl FrameReader {
                     return Ok(true);
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(io_to_error(e)),
+                Err(e) => return Err(self.timed_out(e, progress)),
             }
         }
     }
+
+    /// Gives the read that follows the time it may take: until the frame's
+    /// deadline once it has begun, and until the caller's deadline.
+    fn before_blocking(&mut self, stream: &mut impl Source, progress: &mut Progress<'_, '_>) -> Result<(), Error> {
+        let mid_frame = self.buffered() > 0 || progress.held > 0;
+        if !mid_frame && progress.deadline.is_none() && self.applied.is_none() {
+            // Between frames, nobody waiting on a deadline: the common case.
+            return Ok(());
+        }
+        if mid_frame && progress.started.is_none() && progress.limits.frame_timeout.is_some() {
+            progress.started = Some(Instant::now());
+        }
+        let frame_deadline =
+            progress.started.zip(progress.limits.frame_timeout).map(|(started, timeout)| started + timeout);
+        let deadline = match (frame_deadline, progress.deadline) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        let timeout = match deadline {
+            None => None,
+            Some(deadline) => {
+                let left = deadline.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    return Err(self.expired(progress));
+                }
+                Some(left)
+            }
+        };
+        if timeout != self.applied {
+            stream.set_timeout(timeout).map_err(io_to_error)?;
+            self.applied = timeout;
+        }
+        Ok(())
+    }
+
+    /// A read that timed out: the frame took too long, or the caller's deadline passed.
+    fn timed_out(&self, error: io::Error, progress: &Progress<'_, '_>) -> Error {
+        match error.kind() {
+            io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => self.expired(progress),
+            _ => io_to_error(error),
+        }
+    }
+
+    fn expired(&self, progress: &Progress<'_, '_>) -> Error {
+        match (progress.started, progress.limits.frame_timeout) {
+            (Some(started), Some(timeout)) if started.elapsed() >= timeout => {
+                Error::Protocol(format!("a frame began but did not arrive whole within {timeout:?}"))
+            }
+            _ => Error::Timeout,
+        }
+    }
+}
+
+fn read_u32(bytes: &[u8]) -> u32 {
+    let mut word = [0; 4];
+    word.copy_from_slice(&bytes[..4]);
+    u32::from_le_bytes(word)
 }
 
 /// A peer that goes away mid-frame, or a socket shut down under us, is a disconnection.
@@ -365,16 +578,16 @@ mod tests {
         let call = Header::Call { id: 7, object: 3, method: 9, check: 2 };
         let mut wire = frame(&call, b"args");
         wire.extend(frame(&Header::Goodbye, b""));
-        let mut reader = FrameReader::new(1 << 20);
+        let mut reader = FrameReader::new();
         let mut input = &wire[..];
-        let read = reader.read(&mut input).unwrap().unwrap();
+        let read = reader.read(&mut input, &Limits::unbounded(1 << 20), None).unwrap().unwrap();
         let (header, rest) = split_frame(&read.inline).unwrap();
         assert!(matches!(header, Header::Call { id: 7, object: 3, method: 9, check: 2 }), "{call:?}");
         assert_eq!(rest, b"args");
         assert!(read.blobs.is_empty());
-        let read = reader.read(&mut input).unwrap().unwrap();
+        let read = reader.read(&mut input, &Limits::unbounded(1 << 20), None).unwrap().unwrap();
         assert!(matches!(split_frame(&read.inline).unwrap().0, Header::Goodbye));
-        assert!(reader.read(&mut input).unwrap().is_none());
+        assert!(reader.read(&mut input, &Limits::unbounded(1 << 20), None).unwrap().is_none());
     }
 
     #[test]
@@ -387,12 +600,12 @@ mod tests {
         frame.finish(1 << 20).unwrap();
         let mut wire = frame.to_bytes();
         wire.extend(simple_frame(&Header::Goodbye, b"next", 1 << 20).unwrap());
-        let mut reader = FrameReader::new(1 << 20);
+        let mut reader = FrameReader::new();
         let mut input = &wire[..];
-        let read = reader.read(&mut input).unwrap().unwrap();
+        let read = reader.read(&mut input, &Limits::unbounded(1 << 20), None).unwrap().unwrap();
         assert_eq!(split_frame(&read.inline).unwrap().1, b"inline");
         assert_eq!(read.blobs, [big, b"small".to_vec()]);
-        let next = reader.read(&mut input).unwrap().unwrap();
+        let next = reader.read(&mut input, &Limits::unbounded(1 << 20), None).unwrap().unwrap();
         assert_eq!(split_frame(&next.inline).unwrap().1, b"next");
     }
 
@@ -423,8 +636,11 @@ mod tests {
     fn an_oversized_header_is_refused() {
         // Refused on the first four bytes alone.
         let wire = u32::MAX.to_le_bytes().to_vec();
-        let mut reader = FrameReader::new(1 << 20);
-        assert!(matches!(reader.read(&wire[..]), Err(Error::FrameTooLarge { size: 4294967295, .. })));
+        let mut reader = FrameReader::new();
+        assert!(matches!(
+            reader.read(&wire[..], &Limits::unbounded(1 << 20), None),
+            Err(Error::FrameTooLarge { size: 4294967295, .. })
+        ));
     }
 
     #[test]
@@ -432,7 +648,10 @@ mod tests {
         // Total 100, but the inline part claims more than that.
         let mut wire = 100u32.to_le_bytes().to_vec();
         wire.extend_from_slice(&1000u32.to_le_bytes());
-        assert!(matches!(FrameReader::new(1 << 20).read(&wire[..]), Err(Error::Protocol(_))));
+        assert!(matches!(
+            FrameReader::new().read(&wire[..], &Limits::unbounded(1 << 20), None),
+            Err(Error::Protocol(_))
+        ));
         // A blob table whose lengths exceed the frame.
         let mut wire = 24u32.to_le_bytes().to_vec();
         wire.extend_from_slice(&2u32.to_le_bytes());
@@ -440,13 +659,19 @@ mod tests {
         wire.extend_from_slice(&2u16.to_le_bytes());
         wire.extend_from_slice(&u64::MAX.to_le_bytes());
         wire.extend_from_slice(&2u64.to_le_bytes());
-        assert!(matches!(FrameReader::new(1 << 20).read(&wire[..]), Err(Error::Protocol(_))));
+        assert!(matches!(
+            FrameReader::new().read(&wire[..], &Limits::unbounded(1 << 20), None),
+            Err(Error::Protocol(_))
+        ));
     }
 
     #[test]
     fn a_stream_cut_mid_frame_is_a_disconnection() {
         let wire = frame(&Header::Goodbye, b"abc");
-        let mut reader = FrameReader::new(1 << 20);
-        assert!(matches!(reader.read(&wire[..wire.len() - 1]), Err(Error::Disconnected)));
+        let mut reader = FrameReader::new();
+        assert!(matches!(
+            reader.read(&wire[..wire.len() - 1], &Limits::unbounded(1 << 20), None),
+            Err(Error::Disconnected)
+        ));
     }
 }

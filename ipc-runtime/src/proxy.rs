@@ -6,8 +6,9 @@ use std::{
     marker::PhantomData,
     sync::{
         Arc,
-        atomic::{AtomicBool, Ordering},
+        atomic::{AtomicBool, AtomicU64, Ordering},
     },
+    time::{Duration, Instant},
 };
 
 use crate::{conn::Conn, engine};
@@ -18,7 +19,12 @@ pub struct ProxyCore {
     pub(crate) object: u64,
     /// Set when the reference was handed back to the owner, which then holds it.
     transferred: AtomicBool,
+    /// This proxy's call timeout: [`TIMEOUT_OF_CONNECTION`], [`NO_TIMEOUT`] or nanoseconds.
+    timeout: AtomicU64,
 }
+
+const TIMEOUT_OF_CONNECTION: u64 = 0;
+const NO_TIMEOUT: u64 = u64::MAX;
 
 impl fmt::Debug for ProxyCore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -30,7 +36,30 @@ impl ProxyCore {
     pub(crate) fn new(conn: Arc<Conn>, object: u64) -> ProxyCore {
         conn.hold();
         conn.proxies.fetch_add(1, Ordering::AcqRel);
-        ProxyCore { conn, object, transferred: AtomicBool::new(false) }
+        ProxyCore { conn, object, transferred: AtomicBool::new(false), timeout: AtomicU64::new(TIMEOUT_OF_CONNECTION) }
+    }
+
+    /// Gives calls through this proxy their own timeout (`None`: none at all).
+    pub(crate) fn set_timeout(&self, timeout: Option<Duration>) {
+        let nanos = match timeout {
+            None => NO_TIMEOUT,
+            Some(timeout) => u64::try_from(timeout.as_nanos()).unwrap_or(NO_TIMEOUT - 1).clamp(1, NO_TIMEOUT - 1),
+        };
+        self.timeout.store(nanos, Ordering::Relaxed);
+    }
+
+    /// The timeout of calls through this proxy.
+    pub(crate) fn timeout(&self) -> Option<Duration> {
+        match self.timeout.load(Ordering::Relaxed) {
+            TIMEOUT_OF_CONNECTION => self.conn.config.call_timeout,
+            NO_TIMEOUT => None,
+            nanos => Some(Duration::from_nanos(nanos)),
+        }
+    }
+
+    /// When a call through this proxy that starts now must have its reply.
+    pub(crate) fn deadline(&self) -> Option<Instant> {
+        self.timeout().and_then(|timeout| Instant::now().checked_add(timeout))
     }
 
     pub(crate) fn mark_transferred(&self) {
@@ -42,7 +71,7 @@ impl Drop for ProxyCore {
     fn drop(&mut self) {
         self.conn.proxies.fetch_sub(1, Ordering::AcqRel);
         if !self.transferred.load(Ordering::Acquire) && !self.conn.is_closed() {
-            if let Err(error) = engine::release(&self.conn, self.object) {
+            if let Err(error) = engine::release(&self.conn, self.object, self.deadline()) {
                 tracing::debug!(target: "ipc", conn = self.conn.id, object = self.object, %error, "release failed");
             }
         }

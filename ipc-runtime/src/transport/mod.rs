@@ -9,9 +9,13 @@ use std::{
     fmt,
     io::{self, IoSlice, Read, Write},
     sync::Arc,
+    time::Duration,
 };
 
-use crate::{Error, protocol::InFrame};
+use crate::{
+    Error,
+    protocol::{InFrame, Source},
+};
 
 pub(crate) mod unix;
 
@@ -25,6 +29,16 @@ pub(crate) trait Stream: Send + Sync + 'static {
     fn write_vectored(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize>;
     /// Ends the stream both ways and wakes every blocked reader and writer.
     fn shutdown(&self);
+    /// How long a blocking read may wait (`None`: as long as it takes).
+    fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()>;
+    /// How long a blocking write may wait without progress.
+    fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()>;
+}
+
+impl Source for &dyn Stream {
+    fn set_timeout(&mut self, timeout: Option<Duration>) -> io::Result<()> {
+        self.set_read_timeout(timeout)
+    }
 }
 
 impl fmt::Debug for dyn Stream {
@@ -53,12 +67,16 @@ impl Write for &dyn Stream {
     }
 }
 
-/// One frame read from the control stream, with the channel that came with it
-/// (a `NewThread` frame brings the stream its partner thread will serve).
+/// One frame read from the control stream, with the channels that came with
+/// it: a `NewThread` frame brings the stream its partner thread will serve;
+/// any other frame should bring none.
 pub(crate) struct ControlFrame {
     pub(crate) frame: InFrame,
-    pub(crate) channel: Option<Arc<dyn Stream>>,
+    pub(crate) channels: Vec<Arc<dyn Stream>>,
 }
+
+/// Control frames are small: a thread's name is the most they carry.
+pub(crate) const MAX_CONTROL_FRAME: usize = 64 << 10;
 
 /// How one connection reaches its peer.
 pub(crate) trait Transport: Send + Sync + 'static {
@@ -68,7 +86,8 @@ pub(crate) trait Transport: Send + Sync + 'static {
     /// frame that tells the peer to start a partner thread for it.
     fn open_channel(&self, announce: &[u8]) -> Result<Arc<dyn Stream>, Error>;
     /// Reads the next control frame; `Ok(None)` is a clean end of stream.
-    fn read_control(&self) -> Result<Option<ControlFrame>, Error>;
+    /// Once a frame has begun, it must arrive within `frame_timeout`.
+    fn read_control(&self, frame_timeout: Duration) -> Result<Option<ControlFrame>, Error>;
     /// Ends the control stream both ways, waking its reader.
     fn shutdown(&self);
 }

@@ -3,7 +3,6 @@
 //! travels to the peer with the `NewThread` frame as `SCM_RIGHTS`.
 
 use std::{
-    collections::VecDeque,
     io::{self, IoSlice, IoSliceMut, Read, Write},
     mem::MaybeUninit,
     net::Shutdown,
@@ -12,16 +11,17 @@ use std::{
         unix::net::UnixStream,
     },
     sync::{Arc, Mutex},
+    time::{Duration, Instant},
 };
 
 use rustix::net::{
     RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags, SendAncillaryBuffer, SendAncillaryMessage, SendFlags,
 };
 
-use super::{ControlFrame, Stream, Transport};
+use super::{ControlFrame, MAX_CONTROL_FRAME, Stream, Transport};
 use crate::{
     Error,
-    protocol::{self, FrameReader},
+    protocol::{self, InFrame, Source},
 };
 
 impl Stream for UnixStream {
@@ -36,6 +36,20 @@ impl Stream for UnixStream {
     fn shutdown(&self) {
         let _ = UnixStream::shutdown(self, Shutdown::Both);
     }
+
+    fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+        UnixStream::set_read_timeout(self, timeout)
+    }
+
+    fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+        UnixStream::set_write_timeout(self, timeout)
+    }
+}
+
+impl Source for &UnixStream {
+    fn set_timeout(&mut self, timeout: Option<Duration>) -> io::Result<()> {
+        self.set_read_timeout(timeout)
+    }
 }
 
 /// A connection over a connected Unix socket.
@@ -44,21 +58,85 @@ pub(crate) struct UnixTransport {
     /// Serialises whole frames written to the control socket.
     write: Mutex<()>,
     /// Only the control loop reads; the lock is never contended.
-    read: Mutex<ControlReader>,
-}
-
-struct ControlReader {
-    frames: FrameReader,
-    fds: VecDeque<OwnedFd>,
+    read: Mutex<()>,
 }
 
 impl UnixTransport {
     /// Wraps a control socket whose handshake is done.
-    pub(crate) fn new(control: UnixStream, max_control_frame: usize) -> UnixTransport {
-        UnixTransport {
-            control,
-            write: Mutex::new(()),
-            read: Mutex::new(ControlReader { frames: FrameReader::new(max_control_frame), fds: VecDeque::new() }),
+    pub(crate) fn new(control: UnixStream) -> UnixTransport {
+        UnixTransport { control, write: Mutex::new(()), read: Mutex::new(()) }
+    }
+
+    /// Fills `buf` from the control socket, keeping the descriptors that
+    /// arrive with it. `Ok(false)`: the stream ended before the first byte.
+    fn receive_exact(&self, buf: &mut [u8], fds: &mut Vec<OwnedFd>, deadline: &mut Deadline) -> Result<bool, Error> {
+        let mut filled = 0;
+        while filled < buf.len() {
+            deadline.before_read(&self.control, filled > 0 || deadline.begun)?;
+            let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(4))];
+            let mut ancillary = RecvAncillaryBuffer::new(&mut space);
+            let received = rustix::net::recvmsg(
+                &self.control,
+                &mut [IoSliceMut::new(&mut buf[filled..])],
+                &mut ancillary,
+                RecvFlags::CMSG_CLOEXEC,
+            );
+            let received = match received {
+                Ok(received) => received,
+                Err(rustix::io::Errno::INTR) => continue,
+                Err(errno) if errno == rustix::io::Errno::AGAIN || errno == rustix::io::Errno::TIMEDOUT => {
+                    return Err(deadline.expired());
+                }
+                Err(errno) => return Err(protocol::io_to_error(errno.into())),
+            };
+            for message in ancillary.drain() {
+                if let RecvAncillaryMessage::ScmRights(received) = message {
+                    fds.extend(received);
+                }
+            }
+            if received.bytes == 0 {
+                return if deadline.begun { Err(Error::Disconnected) } else { Ok(false) };
+            }
+            filled += received.bytes;
+            deadline.begun = true;
+        }
+        Ok(true)
+    }
+}
+
+/// The frame deadline on the control socket: none before a frame's first
+/// byte, `timeout` from then on.
+struct Deadline {
+    timeout: Duration,
+    /// When the frame's first byte was seen waiting for more.
+    started: Option<Instant>,
+    /// Whether the frame's first byte has arrived.
+    begun: bool,
+    applied: bool,
+}
+
+impl Deadline {
+    fn before_read(&mut self, control: &UnixStream, mid_frame: bool) -> Result<(), Error> {
+        if !(mid_frame || self.started.is_some()) {
+            return Ok(());
+        }
+        let started = *self.started.get_or_insert_with(Instant::now);
+        let left = self.timeout.saturating_sub(started.elapsed());
+        if left.is_zero() {
+            return Err(self.expired());
+        }
+        control.set_read_timeout(Some(left))?;
+        self.applied = true;
+        Ok(())
+    }
+
+    fn expired(&self) -> Error {
+        Error::Protocol(format!("a control frame began but did not arrive whole within {:?}", self.timeout))
+    }
+
+    fn reset(&self, control: &UnixStream) {
+        if self.applied {
+            let _ = control.set_read_timeout(None);
         }
     }
 }
@@ -76,12 +154,52 @@ impl Transport for UnixTransport {
         Ok(Arc::new(ours))
     }
 
-    fn read_control(&self) -> Result<Option<ControlFrame>, Error> {
-        let mut reader = self.read.lock().unwrap_or_else(|p| p.into_inner());
-        let ControlReader { frames, fds } = &mut *reader;
-        let Some(frame) = frames.read(ControlStream { stream: &self.control, fds })? else { return Ok(None) };
-        let channel = fds.pop_front().map(|fd| Arc::new(UnixStream::from(fd)) as Arc<dyn Stream>);
-        Ok(Some(ControlFrame { frame, channel }))
+    /// Reads exactly one frame, so that every descriptor that arrives is
+    /// known to belong to it: the sender attaches a channel to the first byte
+    /// of its `NewThread` frame.
+    fn read_control(&self, frame_timeout: Duration) -> Result<Option<ControlFrame>, Error> {
+        let _read = self.read.lock().unwrap_or_else(|p| p.into_inner());
+        let mut deadline = Deadline { timeout: frame_timeout, started: None, begun: false, applied: false };
+        let mut fds = Vec::new();
+        let outcome = (|| {
+            // The total is checked as soon as it is here, without waiting for more.
+            let mut total = [0; 4];
+            if !self.receive_exact(&mut total, &mut fds, &mut deadline)? {
+                return Ok(None);
+            }
+            let total = u32::from_le_bytes(total) as usize;
+            if total > MAX_CONTROL_FRAME {
+                return Err(Error::FrameTooLarge { size: total as u64, max: MAX_CONTROL_FRAME as u64 });
+            }
+            let mut inline = [0; 4];
+            self.receive_exact(&mut inline, &mut fds, &mut deadline)?;
+            let inline = u32::from_le_bytes(inline) as usize;
+            // The rest: the inline part, then a blob count that must be zero.
+            if total.checked_sub(4 + 2) != Some(inline) {
+                return Err(Error::Protocol("malformed control frame: control frames carry no blobs".into()));
+            }
+            let mut rest = vec![0; inline + 2];
+            self.receive_exact(&mut rest, &mut fds, &mut deadline)?;
+            if rest[inline..] != [0, 0] {
+                return Err(Error::Protocol("malformed control frame: control frames carry no blobs".into()));
+            }
+            rest.truncate(inline);
+            Ok(Some(rest))
+        })();
+        deadline.reset(&self.control);
+        let Some(inline) = outcome? else { return Ok(None) };
+        let mut channels: Vec<Arc<dyn Stream>> = Vec::with_capacity(fds.len());
+        for fd in fds {
+            // Only a socket can be a channel; anything else is closed here.
+            let is_socket = rustix::fs::fstat(&fd)
+                .is_ok_and(|stat| rustix::fs::FileType::from_raw_mode(stat.st_mode) == rustix::fs::FileType::Socket);
+            if is_socket {
+                channels.push(Arc::new(UnixStream::from(fd)));
+            } else {
+                tracing::warn!(target: "ipc", "closed a descriptor the peer sent that is not a socket");
+            }
+        }
+        Ok(Some(ControlFrame { frame: InFrame { inline, blobs: Default::default() }, channels }))
     }
 
     fn shutdown(&self) {
@@ -99,25 +217,4 @@ fn send_with_fd(stream: &UnixStream, frame: &[u8], fd: &OwnedFd) -> Result<(), E
         .map_err(|e| protocol::io_to_error(e.into()))?;
     // The descriptor travels with the first byte; the rest of the frame may follow separately.
     (&*stream).write_all(&frame[sent..]).map_err(protocol::io_to_error)
-}
-
-/// Reads the control socket, collecting descriptors that arrive with it.
-struct ControlStream<'a> {
-    stream: &'a UnixStream,
-    fds: &'a mut VecDeque<OwnedFd>,
-}
-
-impl Read for ControlStream<'_> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(8))];
-        let mut control = RecvAncillaryBuffer::new(&mut space);
-        let received =
-            rustix::net::recvmsg(self.stream, &mut [IoSliceMut::new(buf)], &mut control, RecvFlags::CMSG_CLOEXEC)?;
-        for message in control.drain() {
-            if let RecvAncillaryMessage::ScmRights(fds) = message {
-                self.fds.extend(fds);
-            }
-        }
-        Ok(received.bytes)
-    }
 }
