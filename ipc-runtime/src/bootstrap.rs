@@ -222,7 +222,26 @@ pub fn serve_stream_with<I: ?Sized + Interface>(
     object: Box<I>,
     config: Config,
 ) -> Result<(), Error> {
+    serve_made(stream, config, || object)
+}
+
+/// Serves a bootstrap object that `make` creates once the handshake has
+/// succeeded: a peer that never completes it costs no object.
+pub(crate) fn serve_made<I: ?Sized + Interface>(
+    stream: UnixStream,
+    config: Config,
+    make: impl FnOnce() -> Box<I>,
+) -> Result<(), Error> {
     let conn = start::<I>(stream, config, Role::Server)?;
+    let object = match panic::catch_unwind(AssertUnwindSafe(make)) {
+        Ok(object) => object,
+        Err(payload) => {
+            let error =
+                Error::RemotePanic(format!("making the bootstrap object: {}", engine::panic_message(&*payload)));
+            conn.close(Err(error.clone()));
+            return Err(error);
+        }
+    };
     conn.table().insert(BOOTSTRAP, Arc::new(ObjectTarget::<I> { object: Arc::from(object) }));
     control_loop(&conn)
 }

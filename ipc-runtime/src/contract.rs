@@ -372,6 +372,17 @@ impl InterfaceContract {
     }
 }
 
+/// The check a call of method `name` of the interface whose contract is
+/// `contract` carries, as this build sees it. For tests that speak the
+/// protocol by hand.
+#[doc(hidden)]
+pub fn method_check(contract: ContractFn, name: &str) -> Option<u64> {
+    let contract = contract();
+    let method = contract.description.method(name)?;
+    let contracts: Vec<&InterfaceContract> = contract.references.iter().map(|c| c()).collect();
+    Some(method.check(|wire| contracts.iter().find(|c| c.description.wire == wire).map(|c| &c.description)))
+}
+
 /// The descriptions of `root` and of every interface reachable from it, by wire name.
 pub(crate) fn closure(root: ContractFn) -> Vec<InterfaceDescription> {
     let mut seen = BTreeMap::new();

@@ -115,12 +115,12 @@ impl Link {
     /// `deadline` (or for the frame timeout) fails.
     pub(crate) fn send(&self, frame: &OutFrame<'_>, deadline: Option<Instant>) -> Result<(), Error> {
         self.before_writing(deadline)?;
-        frame.write_to(&*self.stream).map_err(|error| self.write_failed(error))
+        frame.write_to(&*self.stream).map_err(|error| self.write_failed(error, deadline))
     }
 
     fn send_raw(&self, frame: &[u8], deadline: Option<Instant>) -> Result<(), Error> {
         self.before_writing(deadline)?;
-        (&*self.stream).write_all(frame).map_err(|error| self.write_failed(protocol::io_to_error(error)))
+        (&*self.stream).write_all(frame).map_err(|error| self.write_failed(protocol::io_to_error(error), deadline))
     }
 
     fn before_writing(&self, deadline: Option<Instant>) -> Result<(), Error> {
@@ -151,11 +151,22 @@ impl Link {
         Ok(())
     }
 
-    fn write_failed(&self, error: Error) -> Error {
+    /// A write that stalled: the call's deadline passed (this channel is
+    /// given up), or the peer stopped reading for a whole frame timeout (the
+    /// connection closes).
+    fn write_failed(&self, error: Error, deadline: Option<Instant>) -> Error {
         match error {
             Error::Io(io) if matches!(io.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {
-                // Part of a frame may be out: the channel can carry nothing more.
-                self.give_up(Error::Timeout)
+                if deadline.is_some_and(|deadline| Instant::now() >= deadline) {
+                    // Part of a frame may be out: the channel can carry nothing more.
+                    return self.give_up(Error::Timeout);
+                }
+                let error = Error::Protocol(format!(
+                    "the peer stopped reading for {:?} in the middle of a frame",
+                    self.conn.config.frame_timeout
+                ));
+                self.conn.close(Err(error.clone()));
+                error
             }
             other => other,
         }

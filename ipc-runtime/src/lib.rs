@@ -40,8 +40,9 @@ pub use contract::WireName;
 pub use engine::current_connection;
 pub use error::Error;
 pub use interface::{Interface, call_timeout, connection_of, set_call_timeout};
-pub use listener::{ListenOptions, Listener, connect, connect_with, listen, listen_with};
+pub use listener::{AllowedUsers, ListenOptions, Listener, connect, connect_with, listen, listen_with};
 pub use process::{FD_VARIABLE, Spawned, serve_process, spawn_process, spawn_process_with};
+pub use protocol::PROTOCOL_VERSION;
 pub use proxy::ProxyCore;
 
 /// Serde, re-exported so that user types can derive `Serialize` and
@@ -60,7 +61,7 @@ pub mod __private {
             Callback, Decoder, Encoder, Export, HandleCodec, Import, Incoming, OutgoingCall, RemoteCallback, Reply,
             expect, handle, into_result,
         },
-        contract::{InterfaceContract, MethodInfo, Routing, Signature, WireName, check_routing},
+        contract::{InterfaceContract, MethodInfo, Routing, Signature, WireName, check_routing, method_check},
         error::Error,
         interface::{DispatchFor, Interface},
         proxy::{Proxy, ProxyCore, Shared},

@@ -18,22 +18,45 @@ use std::{
             net::{UnixListener, UnixStream},
         },
     },
+    panic::{self, AssertUnwindSafe},
     path::{Path, PathBuf},
     sync::{
         Arc, Condvar, Mutex,
-        atomic::{AtomicBool, Ordering},
+        atomic::{AtomicBool, AtomicU64, Ordering},
     },
     thread::{self, JoinHandle},
 };
 
 use crate::{
     Error, Interface,
-    bootstrap::{connect_stream_with, serve_stream_with},
+    bootstrap::{connect_stream_with, serve_made},
     conn::Config,
 };
 
 /// The longest path a Unix socket address can hold (`sun_path` less its NUL).
 const MAX_SOCKET_PATH: usize = 107;
+
+/// Which users may connect to a Unix socket listener, by the peer
+/// credentials the kernel reports for each connection.
+///
+/// ```
+/// use multiprocess::AllowedUsers;
+///
+/// let options = multiprocess::ListenOptions { allowed_users: AllowedUsers::Only(vec![0, 1000]), ..Default::default() };
+/// assert!(matches!(options.allowed_users, AllowedUsers::Only(_)));
+/// assert!(matches!(AllowedUsers::default(), AllowedUsers::SameUser));
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum AllowedUsers {
+    /// Only processes of the user the listener runs as (the default).
+    #[default]
+    SameUser,
+    /// Any user who can reach the socket file (its mode is 0600 all the same:
+    /// widen it yourself, for example by `chmod`, for this to matter).
+    Any,
+    /// Only these user ids.
+    Only(Vec<u32>),
+}
 
 /// Options for [`listen_with`].
 ///
@@ -46,6 +69,8 @@ pub struct ListenOptions {
     /// At most this many connections are served at once; the next client's
     /// handshake waits until one leaves (or its handshake timeout passes).
     pub max_connections: Option<usize>,
+    /// Who may connect; by default only the listener's own user.
+    pub allowed_users: AllowedUsers,
     /// Settings of every accepted connection.
     pub config: Config,
 }
@@ -98,6 +123,25 @@ impl Drop for Listener {
         if fs::symlink_metadata(&self.path).is_ok_and(|meta| meta.ino() == self.inode) {
             let _ = fs::remove_file(&self.path);
         }
+    }
+}
+
+/// One connection's place among `max_connections`, given back however its
+/// thread ends.
+struct Slot(Arc<(Mutex<usize>, Condvar)>);
+
+impl Slot {
+    fn take(active: &Arc<(Mutex<usize>, Condvar)>) -> Slot {
+        *active.0.lock().unwrap_or_else(|p| p.into_inner()) += 1;
+        Slot(active.clone())
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let (count, freed) = &*self.0;
+        *count.lock().unwrap_or_else(|p| p.into_inner()) -= 1;
+        freed.notify_all();
     }
 }
 
@@ -179,18 +223,17 @@ pub fn listen_with<I: ?Sized + Interface>(
         Err(e) if e.kind() == io::ErrorKind::NotFound => {}
         Err(e) => return Err(bad(e.to_string())),
     }
-    let socket = UnixListener::bind(&path).map_err(|e| bad(format!("cannot listen: {e}")))?;
-    fs::set_permissions(&path, fs::Permissions::from_mode(0o600)).map_err(|e| bad(e.to_string()))?;
-    let inode = fs::symlink_metadata(&path).map_err(|e| bad(e.to_string()))?.ino();
+    let (socket, inode) = bind_private(&path).map_err(|e| bad(format!("cannot listen: {e}")))?;
     let socket = Arc::new(socket);
     let stopping = Arc::new(AtomicBool::new(false));
     let active = Arc::new((Mutex::new(0usize), Condvar::new()));
     let acceptor = {
         let (socket, stopping, active) = (socket.clone(), stopping.clone(), active.clone());
         let address = address.to_owned();
-        thread::Builder::new()
-            .name("ipc-listen".into())
-            .spawn(move || accept_loop::<I>(&address, &socket, &stopping, &active, options, &factory))?
+        thread::Builder::new().name("ipc-listen".into()).spawn(move || {
+            let factory: Arc<dyn Fn() -> Box<I> + Send + Sync> = Arc::new(factory);
+            accept_loop::<I>(&address, &socket, &stopping, &active, options, &factory)
+        })?
     };
     tracing::debug!(target: "ipc", address, "listening");
     Ok(Listener { address: address.to_owned(), path, inode, stopping, socket, active, acceptor: Some(acceptor) })
@@ -202,7 +245,7 @@ fn accept_loop<I: ?Sized + Interface>(
     stopping: &AtomicBool,
     active: &Arc<(Mutex<usize>, Condvar)>,
     options: ListenOptions,
-    factory: &(dyn Fn() -> Box<I> + Send + Sync),
+    factory: &Arc<dyn Fn() -> Box<I> + Send + Sync>,
 ) {
     let limit = options.max_connections.unwrap_or(usize::MAX).max(1);
     loop {
@@ -232,20 +275,89 @@ fn accept_loop<I: ?Sized + Interface>(
             let _ = stream.shutdown(Shutdown::Both);
             return;
         }
-        *active.0.lock().unwrap_or_else(|p| p.into_inner()) += 1;
-        let object = factory();
-        let (active, config) = (active.clone(), options.config.clone());
+        if let Err(refusal) = check_peer(&stream, &options.allowed_users) {
+            tracing::warn!(target: "ipc", address, %refusal, "refused a connection");
+            let _ = stream.shutdown(Shutdown::Both);
+            continue;
+        }
+        let slot = Slot::take(active);
+        let config = options.config.clone();
+        let factory = factory.clone();
         let spawned = thread::Builder::new().name("ipc-serve".into()).spawn(move || {
-            if let Err(error) = serve_stream_with::<I>(stream, object, config) {
-                tracing::debug!(target: "ipc", %error, "connection ended");
+            let _slot = slot;
+            // The bootstrap object is made only once the handshake has succeeded.
+            let served = panic::catch_unwind(AssertUnwindSafe(|| serve_made::<I>(stream, config, || factory())));
+            match served {
+                Ok(Ok(())) => {}
+                Ok(Err(error)) => tracing::debug!(target: "ipc", %error, "connection ended"),
+                Err(_) => tracing::warn!(target: "ipc", "a connection's thread panicked"),
             }
-            *active.0.lock().unwrap_or_else(|p| p.into_inner()) -= 1;
-            active.1.notify_all();
         });
         if let Err(error) = spawned {
             tracing::error!(target: "ipc", address, %error, "could not start a thread for a connection");
         }
     }
+}
+
+/// Whether the peer's user may connect.
+fn check_peer(stream: &UnixStream, allowed: &AllowedUsers) -> Result<(), String> {
+    let wanted = match allowed {
+        AllowedUsers::Any => return Ok(()),
+        AllowedUsers::SameUser => vec![rustix::process::geteuid().as_raw()],
+        AllowedUsers::Only(uids) => uids.clone(),
+    };
+    let uid = peer_uid(stream).map_err(|error| format!("cannot read the peer's credentials: {error}"))?;
+    if wanted.contains(&uid) { Ok(()) } else { Err(format!("user {uid} may not connect")) }
+}
+
+/// The user id of the process at the other end of `stream`.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+pub(crate) fn peer_uid(stream: &UnixStream) -> std::io::Result<u32> {
+    Ok(rustix::net::sockopt::socket_peercred(stream)?.uid.as_raw())
+}
+
+/// The user id of the process at the other end of `stream`.
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+pub(crate) fn peer_uid(stream: &UnixStream) -> std::io::Result<u32> {
+    use std::os::fd::AsRawFd;
+    let (mut uid, mut gid) = (0, 0);
+    // SAFETY: getpeereid writes two ids for a valid socket descriptor.
+    if unsafe { libc::getpeereid(stream.as_raw_fd(), &mut uid, &mut gid) } == 0 {
+        Ok(uid)
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}
+
+/// Binds a socket at `path` that is never reachable with a wider mode than
+/// 0600: it is bound inside a new private directory, given its mode there,
+/// and hard-linked into place (which also refuses to replace anything that
+/// appeared at `path` meanwhile). Returns the socket and its inode.
+fn bind_private(path: &Path) -> std::io::Result<(UnixListener, u64)> {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let parent = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let private = parent.join(format!(".mp-{}-{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed)));
+    let bound = private.join("s");
+    if bound.as_os_str().len() > MAX_SOCKET_PATH {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!(
+                "the directory's path is too long to bind a socket beside it safely ({} bytes)",
+                bound.as_os_str().len()
+            ),
+        ));
+    }
+    DirBuilder::new().mode(0o700).create(&private)?;
+    let placed = (|| {
+        let socket = UnixListener::bind(&bound)?;
+        fs::set_permissions(&bound, fs::Permissions::from_mode(0o600))?;
+        fs::hard_link(&bound, path)?;
+        let inode = fs::symlink_metadata(path)?.ino();
+        Ok((socket, inode))
+    })();
+    let _ = fs::remove_file(&bound);
+    let _ = fs::remove_dir(&private);
+    placed
 }
 
 /// Connects to a process listening on `address` (`unix:PATH`) and returns a

@@ -3,10 +3,16 @@
 //!
 //! The parent makes a socketpair whose ends are both close-on-exec, clears
 //! that flag on the child's end only in the child (between `fork` and `exec`),
-//! and tells the child the descriptor's number in the environment variable
-//! [`FD_VARIABLE`]. Every other descriptor above stderr is made close-on-exec
-//! in the child, including ones the parent itself inherited without that flag,
-//! so the child starts with stdio and its socket and nothing else.
+//! and tells the child the descriptor's number and its own pid in the
+//! environment variable [`FD_VARIABLE`] (`5:1234`). Every other descriptor
+//! above stderr is made close-on-exec in the child, including ones the parent
+//! itself inherited without that flag, so the child starts with stdio and its
+//! socket and nothing else.
+//!
+//! The child adopts the descriptor only if it is a socket whose other end was
+//! made by the process the variable names (the kernel's peer credentials say
+//! so): a grandchild that inherits the variable, or a process that sets it by
+//! hand, is told it was not spawned.
 
 use std::{
     fmt,
@@ -29,7 +35,7 @@ use crate::{
 };
 
 /// The environment variable through which a spawned child learns the number of
-/// its inherited socket.
+/// its inherited socket, and its parent's pid: `fd:pid`.
 pub const FD_VARIABLE: &str = "MULTIPROCESS_FD";
 
 /// How long dropping a [`Spawned`] waits for the child to exit on its own
@@ -170,7 +176,7 @@ pub fn spawn_process_with<I: ?Sized + Interface>(mut command: Command, config: C
     let program = command.get_program().to_string_lossy().into_owned();
     let (ours, theirs) = UnixStream::pair()?;
     let fd = theirs.as_raw_fd();
-    command.env(FD_VARIABLE, fd.to_string());
+    command.env(FD_VARIABLE, format!("{fd}:{}", std::process::id()));
     // SAFETY: the closure runs in the child between fork and exec and makes
     // only async-signal-safe system calls (close_range, fcntl) without
     // allocating; `theirs` keeps the descriptor open until `spawn` returns.
@@ -270,18 +276,34 @@ pub fn serve_process<I: ?Sized + Interface>(init: Box<I>) -> Result<(), Error> {
     serve_stream(stream, init)
 }
 
+/// `fd:pid` from [`FD_VARIABLE`].
+fn parse_variable(value: &str) -> Option<(RawFd, u32)> {
+    let (fd, pid) = value.split_once(':')?;
+    Some((fd.parse().ok().filter(|fd: &RawFd| *fd > 2)?, pid.parse().ok()?))
+}
+
 fn inherited_socket() -> Result<UnixStream, Error> {
-    let fd: RawFd = std::env::var(FD_VARIABLE).ok().and_then(|value| value.parse().ok()).ok_or(Error::NotSpawned)?;
-    if fd < 0 || TAKEN.swap(true, Ordering::AcqRel) {
+    let value = std::env::var(FD_VARIABLE).map_err(|_| Error::NotSpawned)?;
+    let Some((fd, parent)) = parse_variable(&value) else {
+        tracing::warn!(target: "ipc", value = %crate::error::sanitize(&value), "{FD_VARIABLE} is not `fd:pid`");
+        return Err(Error::NotSpawned);
+    };
+    if TAKEN.swap(true, Ordering::AcqRel) {
         return Err(Error::NotSpawned);
     }
     // SAFETY: the descriptor is only inspected here; it is owned below only
-    // once fstat has shown that it is open and a socket.
+    // once it has shown to be an open socket whose peer is our parent.
     let borrowed = unsafe { BorrowedFd::borrow_raw(fd) };
     let is_socket = rustix::fs::fstat(borrowed)
         .map(|stat| rustix::fs::FileType::from_raw_mode(stat.st_mode) == rustix::fs::FileType::Socket)
         .unwrap_or(false);
     if !is_socket {
+        TAKEN.store(false, Ordering::Release);
+        return Err(Error::NotSpawned);
+    }
+    if !made_by(borrowed, parent) {
+        tracing::warn!(target: "ipc", fd, parent, "the inherited socket was not made by the process {FD_VARIABLE} names");
+        TAKEN.store(false, Ordering::Release);
         return Err(Error::NotSpawned);
     }
     // Our own children must not inherit it.
@@ -289,4 +311,32 @@ fn inherited_socket() -> Result<UnixStream, Error> {
     // SAFETY: the parent handed this descriptor to us alone, it is an open
     // socket, and TAKEN makes sure it is owned once.
     Ok(unsafe { UnixStream::from_raw_fd(fd) })
+}
+
+/// Whether the other end of socket `fd` was made by process `pid`: for a
+/// socketpair, the kernel records the process that made it.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+fn made_by(fd: BorrowedFd<'_>, pid: u32) -> bool {
+    rustix::net::sockopt::socket_peercred(fd)
+        .is_ok_and(|credentials| credentials.pid.as_raw_nonzero().get() as u32 == pid)
+}
+
+/// Whether the other end of socket `fd` was made by process `pid`. Without
+/// peer process ids, the best sign is that `pid` is our parent.
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+fn made_by(_fd: BorrowedFd<'_>, pid: u32) -> bool {
+    rustix::process::getppid().is_some_and(|parent| parent.as_raw_nonzero().get() as u32 == pid)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_variable_names_a_descriptor_and_a_parent() {
+        assert_eq!(parse_variable("5:1234"), Some((5, 1234)));
+        for bad in ["5", "x:1", "5:", ":5", "2:1", "-1:4", "5:1:2", "5:-1"] {
+            assert_eq!(parse_variable(bad), None, "{bad}");
+        }
+    }
 }

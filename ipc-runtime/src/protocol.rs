@@ -20,8 +20,14 @@ use serde::{Deserialize, Serialize};
 
 use crate::{Error, codec, contract::InterfaceDescription};
 
-/// Bumped whenever the meaning of a frame changes.
-pub(crate) const PROTOCOL_VERSION: u32 = 2;
+/// The version of the wire protocol: bumped whenever the meaning of a frame
+/// changes. Two sides that speak different versions refuse each other at the
+/// handshake with [`Error::ProtocolVersion`].
+///
+/// ```
+/// assert!(multiprocess::PROTOCOL_VERSION >= 2);
+/// ```
+pub const PROTOCOL_VERSION: u32 = 2;
 
 /// The first frame each side sends on the control socket.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
