@@ -433,8 +433,13 @@ pub(crate) fn release(conn: &Arc<Conn>, object: u64, deadline: Option<Instant>) 
     };
     let id = link.next_call_id();
     let frame = protocol::simple_frame(&Header::Release { id, object }, &[], conn.config.max_frame_bytes)?;
-    link.send_raw(&frame, deadline)?;
-    link.wait(Some(id), &[], deadline).map(drop)
+    match link.send_raw(&frame, deadline) {
+        Ok(()) => link.wait(Some(id), &[], deadline).map(drop),
+        // This thread's channel is gone (its peer thread ended) but the
+        // connection lives: the release still has to reach the owner.
+        Err(Error::Disconnected) if !conn.is_closed() => conn.send_control(&Header::ReleaseLater { object }),
+        Err(error) => Err(error),
+    }
 }
 
 struct ServingGuard;

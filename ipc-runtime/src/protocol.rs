@@ -399,7 +399,10 @@ impl FrameReader {
         let total = read_u32(&self.staging[self.start..]) as usize;
         let inline_len = read_u32(&self.staging[self.start + 4..]) as usize;
         let malformed = |what: &str| Error::Protocol(format!("malformed frame: {what}"));
-        let mut left = total.checked_sub(4 + inline_len + 2).ok_or_else(|| malformed("inline part too long"))?;
+        let mut left = inline_len
+            .checked_add(4 + 2)
+            .and_then(|fixed| total.checked_sub(fixed))
+            .ok_or_else(|| malformed("inline part too long"))?;
         self.start += PREFIX;
         let mut inline = Vec::new();
         self.take(stream, progress, inline_len, &mut inline)?;
