@@ -291,9 +291,10 @@ impl Limits<'_> {
 /// frame costs one `read` call, and a large blob is read straight into its own
 /// buffer without being zeroed first.
 ///
-/// Nothing is allocated from what a frame announces: a large part is read in
-/// chunks, each reserved only once the one before it has arrived, and the
-/// bytes a partial frame holds count against the connection's limit. Reads
+/// Little is allocated from what a frame announces: a large part is read in
+/// chunks, the first at most a megabyte, each next one reserved only once the
+/// one before it has arrived and at most doubling it, and every byte reserved
+/// for a partial frame counts against the connection's limit. Reads
 /// wait without a timeout between frames (or until the caller's deadline);
 /// once a frame has begun, it must arrive whole within the frame timeout.
 #[derive(Debug)]
@@ -307,8 +308,10 @@ pub(crate) struct FrameReader {
 
 const STAGING: usize = 16 * 1024;
 
-/// The first reservation for a large part of a frame; each next one doubles.
-const CHUNK: usize = 64 * 1024;
+/// How much of a large part of a frame is reserved before its bytes arrive
+/// (counted against the connection's limit); beyond it, each next
+/// reservation doubles what has arrived.
+const FIRST_CHUNK: usize = 1 << 20;
 
 /// The state of one frame being read.
 struct Progress<'a, 'b> {
@@ -462,7 +465,7 @@ impl FrameReader {
         // Large: straight into `out`'s spare capacity, never zeroed, reserved
         // a chunk at a time as the bytes arrive.
         while rest > 0 {
-            let chunk = rest.min(out.len().max(CHUNK));
+            let chunk = rest.min(out.len().max(FIRST_CHUNK));
             out.reserve(chunk);
             progress.hold(chunk)?;
             self.before_blocking(stream, progress)?;

@@ -30,7 +30,10 @@ impl Stream for UnixStream {
     }
 
     fn write_vectored(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
-        <&UnixStream as Write>::write_vectored(&mut &*self, bufs)
+        // Not `writev`: a peer that has gone away must not raise SIGPIPE in a
+        // process that did not ignore it.
+        let mut no_ancillary = SendAncillaryBuffer::default();
+        rustix::net::sendmsg(self, bufs, &mut no_ancillary, SendFlags::NOSIGNAL).map_err(io::Error::from)
     }
 
     fn shutdown(&self) {
