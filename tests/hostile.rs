@@ -244,7 +244,12 @@ impl Target {
 
     /// Runs `attack` and checks what the issue asks after every one: the
     /// server lives, serves a new client, and is back to its baseline.
+    /// `inputs` says how many hostile inputs the attack sends.
     fn survives(&self, name: &str, inputs: usize, attack: impl FnOnce(&Target)) {
+        self.survives_counted(name, || inputs, attack)
+    }
+
+    fn survives_counted(&self, name: &str, inputs: impl FnOnce() -> usize, attack: impl FnOnce(&Target)) {
         let monitor = self.client();
         assert_eq!(monitor.echo("before".into()), "before");
         let baseline = monitor.vitals();
@@ -269,6 +274,7 @@ impl Target {
         };
         assert!(now.threads <= baseline.threads, "{name}: threads {} after, {} before", now.threads, baseline.threads);
         assert!(now.fds <= baseline.fds, "{name}: descriptors {} after, {} before", now.fds, baseline.fds);
+        let inputs = inputs();
         eprintln!(
             "attack {name:<34} inputs {inputs:>5}  peak threads {:>4} (base {:>3})  peak fds {:>4} (base {:>3})  peak rss {:>7} KiB (base {:>7})  {took:.2?}",
             peaks.threads, baseline.threads, peaks.fds, baseline.fds, peaks.rss_kib, baseline.rss_kib
@@ -873,31 +879,37 @@ mod fuzz {
         let target = Target::start();
         let cases = cases();
         let tried = std::cell::Cell::new(0);
-        target.survives("fuzzed frames", cases as usize * 2, |target| {
-            let mut runner =
-                proptest::test_runner::TestRunner::new(ProptestConfig { cases, ..ProptestConfig::default() });
-            runner
-                .run(&(prop::collection::vec(frame(), 1..6), any::<bool>()), |(frames, on_channel)| {
-                    tried.set(tried.get() + 1);
-                    let control = target.raw();
-                    let mut stream =
-                        if on_channel { raw_channel(&control, b"fuzz") } else { control.try_clone().unwrap() };
-                    for frame in &frames {
-                        if stream.write_all(frame).is_err() {
-                            break;
+        let frames_sent = std::cell::Cell::new(0);
+        target.survives_counted(
+            "fuzzed frames",
+            || frames_sent.get(),
+            |target| {
+                let mut runner =
+                    proptest::test_runner::TestRunner::new(ProptestConfig { cases, ..ProptestConfig::default() });
+                runner
+                    .run(&(prop::collection::vec(frame(), 1..6), any::<bool>()), |(frames, on_channel)| {
+                        tried.set(tried.get() + 1);
+                        let control = target.raw();
+                        let mut stream =
+                            if on_channel { raw_channel(&control, b"fuzz") } else { control.try_clone().unwrap() };
+                        for frame in &frames {
+                            if stream.write_all(frame).is_err() {
+                                break;
+                            }
+                            frames_sent.set(frames_sent.get() + 1);
                         }
-                    }
-                    // Whatever the server answered, it did not die, and a
-                    // well-behaved call still goes through on a new connection.
-                    stream.set_read_timeout(Some(Duration::from_millis(50))).unwrap();
-                    let _ = stream.read_to_end(&mut Vec::new());
-                    drop(stream);
-                    drop(control);
-                    prop_assert!(target.alive());
-                    Ok(())
-                })
-                .unwrap();
-        });
+                        // Whatever the server answered, it did not die, and a
+                        // well-behaved call still goes through on a new connection.
+                        stream.set_read_timeout(Some(Duration::from_millis(50))).unwrap();
+                        let _ = stream.read_to_end(&mut Vec::new());
+                        drop(stream);
+                        drop(control);
+                        prop_assert!(target.alive());
+                        Ok(())
+                    })
+                    .unwrap();
+            },
+        );
         assert_eq!(tried.get(), cases as usize);
     }
 }
