@@ -1,19 +1,23 @@
 //! The cost of a call, against the floor: a raw length-prefixed ping-pong of
 //! the same bytes over the same kind of socket between two processes,
-//! measured in the same run.
+//! measured in the same run. Unix socket rows are against a raw socketpair,
+//! TCP rows against a raw loopback TCP connection (Nagle off, as ours).
 //!
 //! ```sh
-//! cargo run --release --example bench            # unpinned
-//! taskset -c 0 cargo run --release --example bench   # every thread on one core
-//! cargo run --release --example bench -- --json  # one JSON object per line
+//! cargo run --release -p examples --bin bench                  # unpinned
+//! taskset -c 0 cargo run --release -p examples --bin bench     # every thread on one core
+//! cargo run --release -p examples --bin bench -- --json        # one JSON object per line
 //! ```
 //!
 //! Each row gives p50 / p90 / p99 latency in µs and the p50 ratio to the raw
 //! round trip with the same payload. Absolute times drift on a shared machine;
 //! ratios measured in one run hold.
 
-use std::io::{BufReader, BufWriter, Read, Write};
+use std::io::{BufRead, BufReader, BufWriter, Read, Write};
+use std::net::{TcpListener, TcpStream};
+#[cfg(unix)]
 use std::os::fd::{AsFd, OwnedFd};
+#[cfg(unix)]
 use std::os::unix::net::UnixStream;
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -89,40 +93,69 @@ struct Args {
     scale: f64,
 }
 
-/// The environment variable that makes this program the raw echo child.
+/// The environment variable that makes this program a raw echo child: `unix`
+/// (its stdin is a socket) or a TCP address to connect to.
 const RAW_CHILD: &str = "MULTIPROCESS_BENCH_RAW";
+
+/// The environment variable that makes this program a child that serves a
+/// `Bench` on a loopback TCP port, writing its secret to the path it names.
+const TCP_CHILD: &str = "MULTIPROCESS_BENCH_TCP_COOKIE";
+
+/// What a row's ratio is measured against.
+#[derive(Clone, Copy, PartialEq)]
+enum Floor {
+    Unix,
+    Tcp,
+}
 
 fn main() -> Result<(), multiprocess::Error> {
     if std::env::var_os(multiprocess::FD_VARIABLE).is_some() {
         return multiprocess::serve_process::<dyn Bench>(Box::new(LocalBench));
     }
-    if std::env::var_os(RAW_CHILD).is_some() {
-        raw_echo_child();
+    if let Some(target) = std::env::var_os(RAW_CHILD) {
+        raw_echo_child(&target.to_string_lossy());
         return Ok(());
     }
+    if let Some(cookie) = std::env::var_os(TCP_CHILD) {
+        return serve_over_tcp(std::path::Path::new(&cookie));
+    }
     let args = Args::parse();
-    let mut report = Report { json: args.json, raw: Vec::new() };
+    let mut report = Report { json: args.json, floors: Vec::new() };
     let samples = |n: usize| ((n as f64 * args.scale) as usize).max(10);
     let sizes = [16usize, 64 << 10, 1 << 20];
     let counts = [samples(20_000), samples(2_000), samples(300)];
 
     report.header();
-    let mut raw = RawPeer::spawn();
+    #[cfg(unix)]
+    {
+        let mut raw = RawPeer::spawn_unix();
+        for (&size, &count) in sizes.iter().zip(&counts) {
+            let samples = raw.ping_pong(size, count);
+            report.floors.push((Floor::Unix, size, percentile(&samples, 50)));
+            report.row("raw socketpair ping-pong", Floor::Unix, size, 1, &samples);
+        }
+    }
+    let mut raw = RawPeer::spawn_tcp();
     for (&size, &count) in sizes.iter().zip(&counts) {
         let samples = raw.ping_pong(size, count);
-        report.raw.push((size, percentile(&samples, 50)));
-        report.row("raw socketpair ping-pong", size, 1, &samples);
+        report.floors.push((Floor::Tcp, size, percentile(&samples, 50)));
+        report.row("raw TCP loopback ping-pong", Floor::Tcp, size, 1, &samples);
     }
     drop(raw);
 
     let local: Box<dyn Bench> = Box::new(LocalBench);
     let payload = vec![7u8; 16];
-    report.row("local trait call (no IPC)", 16, 1, &time(counts[0], || drop(local.echo_bytes(payload.clone()))));
+    let samples = time(counts[0], || drop(local.echo_bytes(payload.clone())));
+    report.row("local trait call (no IPC)", Floor::Unix, 16, 1, &samples);
 
     let paired = multiprocess::pair::<dyn Bench>(Box::new(LocalBench))?;
     let spawned = multiprocess::spawn_process::<dyn Bench>(Command::new(std::env::current_exe()?))?;
     let child = spawned.remote();
-    for (mode, bench) in [("pair()", &*paired), ("process", child)] {
+    let tcp = TcpChild::spawn()?;
+    let tcp_child = &*tcp.bench;
+    let modes =
+        [("pair()", Floor::Unix, &*paired), ("process", Floor::Unix, child), ("tcp, process", Floor::Tcp, tcp_child)];
+    for (mode, floor, bench) in modes {
         for (&size, &count) in sizes.iter().zip(&counts) {
             // Each call sends the buffer the last one returned, as the raw
             // baseline reuses its buffer: no copy is made to feed the benchmark.
@@ -131,37 +164,41 @@ fn main() -> Result<(), multiprocess::Error> {
                 bytes = bench.echo_bytes(std::mem::take(&mut bytes));
                 assert_eq!(bytes.len(), size);
             });
-            report.row(&format!("echo Vec<u8>, {mode}"), size, 1, &samples);
+            report.row(&format!("echo Vec<u8>, {mode}"), floor, size, 1, &samples);
             let mut text = "x".repeat(size);
             let samples = time(count, || {
                 text = bench.echo_string(std::mem::take(&mut text));
                 assert_eq!(text.len(), size);
             });
-            report.row(&format!("echo String, {mode}"), size, 1, &samples);
+            report.row(&format!("echo String, {mode}"), floor, size, 1, &samples);
         }
     }
-    for (mode, bench) in [("pair()", &*paired), ("process", child)] {
+    for (mode, floor, bench) in modes {
         let samples = bench.time_callbacks(Box::new(|x| x + 1), counts[0] as u32);
-        report.row(&format!("callback round trip, {mode}"), 4, 1, &samples);
+        report.row(&format!("callback round trip, {mode}"), floor, 4, 1, &samples);
     }
-    let samples = time(counts[0] / 2, || drop(child.make_token()));
-    report.row("object create + release, process", 8, 1, &samples);
-
-    let mut single = 0.0;
-    for threads in [1, 2, 4] {
-        let (samples, rate) = throughput(child, threads, Duration::from_secs_f64(1.5 * args.scale.min(1.0)));
-        if threads == 1 {
-            single = rate;
+    for (mode, floor, bench) in &modes[1..] {
+        let samples = time(counts[0] / 2, || drop(bench.make_token()));
+        report.row(&format!("object create + release, {mode}"), *floor, 8, 1, &samples);
+    }
+    for (mode, floor, bench) in &modes[1..] {
+        let mut single = 0.0;
+        for threads in [1, 2, 4] {
+            let (samples, rate) = throughput(*bench, threads, Duration::from_secs_f64(1.5 * args.scale.min(1.0)));
+            if threads == 1 {
+                single = rate;
+            }
+            report.throughput(mode, *floor, threads, &samples, rate, rate / single);
         }
-        report.throughput(threads, &samples, rate, rate / single);
     }
+    drop(tcp);
 
     let before = time(counts[0], || drop(child.echo_bytes(payload.clone())));
     install_quiet_subscriber();
     child.install_quiet_subscriber();
     let after = time(counts[0], || drop(child.echo_bytes(payload.clone())));
-    report.row("echo 16 B, process, no subscriber", 16, 1, &before);
-    report.row("echo 16 B, process, subscriber, ipc off", 16, 1, &after);
+    report.row("echo 16 B, process, no subscriber", Floor::Unix, 16, 1, &before);
+    report.row("echo 16 B, process, subscriber, ipc off", Floor::Unix, 16, 1, &after);
     report.note(&format!(
         "tracing installed with ipc off: {:.3}x the p50 without a subscriber",
         percentile(&after, 50) as f64 / percentile(&before, 50) as f64
@@ -214,24 +251,106 @@ fn percentile(samples: &[u64], p: usize) -> u64 {
     sorted[(sorted.len() * p / 100).min(sorted.len() - 1)]
 }
 
-/// The raw baseline: a child that echoes length-prefixed frames on its stdin,
-/// which is one end of a socketpair.
+/// A child serving a `Bench` on a loopback TCP port, and our connection to it.
+struct TcpChild {
+    bench: Box<dyn Bench>,
+    child: std::process::Child,
+    dir: std::path::PathBuf,
+}
+
+impl TcpChild {
+    fn spawn() -> Result<TcpChild, multiprocess::Error> {
+        let dir = std::env::temp_dir().join(format!("multiprocess-bench-{}", std::process::id()));
+        std::fs::create_dir_all(&dir)?;
+        let cookie = dir.join("ipc.cookie");
+        let mut child =
+            Command::new(std::env::current_exe()?).env(TCP_CHILD, &cookie).stdout(Stdio::piped()).spawn()?;
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().expect("piped")).read_line(&mut line)?;
+        let address = line.trim().strip_prefix("listening ").expect("the child says where it listens").to_owned();
+        let secret = multiprocess::Secret::from_file(&cookie)?;
+        let options = multiprocess::ConnectOptions { secret: Some(secret), ..Default::default() };
+        let bench = multiprocess::connect_with::<dyn Bench>(&address, options)?;
+        Ok(TcpChild { bench, child, dir })
+    }
+}
+
+impl Drop for TcpChild {
+    fn drop(&mut self) {
+        // The child exits when its one connection ends.
+        self.bench = Box::new(LocalBench);
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// In the TCP child: serves one connection, then exits.
+fn serve_over_tcp(cookie: &std::path::Path) -> Result<(), multiprocess::Error> {
+    let secret = multiprocess::Secret::generate()?;
+    secret.write_to(cookie)?;
+    let options = multiprocess::ListenOptions { secret: Some(secret), max_connections: Some(1), ..Default::default() };
+    let made = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flag = made.clone();
+    let listener = multiprocess::listen_with::<dyn Bench>("tcp:127.0.0.1:0", options, move || {
+        flag.store(true, Ordering::SeqCst);
+        Box::new(LocalBench)
+    })?;
+    println!("listening {}", listener.address());
+    std::io::stdout().flush()?;
+    // The connection is counted before its object is made.
+    while !made.load(Ordering::SeqCst) {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    while listener.connections() > 0 {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    Ok(())
+}
+
+/// The raw baseline: a child that echoes length-prefixed frames, over one end
+/// of a socketpair (its stdin) or a loopback TCP connection.
 struct RawPeer {
-    reader: BufReader<UnixStream>,
-    writer: BufWriter<UnixStream>,
+    reader: BufReader<Box<dyn Read>>,
+    writer: BufWriter<Box<dyn Write>>,
+    shutdown: Box<dyn Fn()>,
     child: std::process::Child,
 }
 
 impl RawPeer {
-    fn spawn() -> RawPeer {
+    #[cfg(unix)]
+    fn spawn_unix() -> RawPeer {
         let (ours, theirs) = UnixStream::pair().expect("socketpair");
         let child = Command::new(std::env::current_exe().expect("this program"))
-            .env(RAW_CHILD, "1")
+            .env(RAW_CHILD, "unix")
             .stdin(Stdio::from(OwnedFd::from(theirs)))
             .spawn()
             .expect("the raw echo child");
-        let writer = BufWriter::with_capacity(64 << 10, ours.try_clone().expect("clone"));
-        RawPeer { reader: BufReader::with_capacity(64 << 10, ours), writer, child }
+        let writer = ours.try_clone().expect("clone");
+        let closer = ours.try_clone().expect("clone");
+        RawPeer {
+            reader: BufReader::with_capacity(64 << 10, Box::new(ours)),
+            writer: BufWriter::with_capacity(64 << 10, Box::new(writer)),
+            shutdown: Box::new(move || drop(closer.shutdown(std::net::Shutdown::Both))),
+            child,
+        }
+    }
+
+    fn spawn_tcp() -> RawPeer {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind loopback");
+        let child = Command::new(std::env::current_exe().expect("this program"))
+            .env(RAW_CHILD, listener.local_addr().expect("bound").to_string())
+            .spawn()
+            .expect("the raw echo child");
+        let (ours, _) = listener.accept().expect("the raw child connects");
+        ours.set_nodelay(true).expect("nodelay");
+        let writer = ours.try_clone().expect("clone");
+        let closer = ours.try_clone().expect("clone");
+        RawPeer {
+            reader: BufReader::with_capacity(64 << 10, Box::new(ours)),
+            writer: BufWriter::with_capacity(64 << 10, Box::new(writer)),
+            shutdown: Box::new(move || drop(closer.shutdown(std::net::Shutdown::Both))),
+            child,
+        }
     }
 
     fn ping_pong(&mut self, size: usize, count: usize) -> Vec<u64> {
@@ -250,16 +369,29 @@ impl RawPeer {
 
 impl Drop for RawPeer {
     fn drop(&mut self) {
-        let _ = self.writer.get_ref().shutdown(std::net::Shutdown::Both);
+        (self.shutdown)();
         let _ = self.child.wait();
     }
 }
 
-fn raw_echo_child() {
-    // Stdin is this child's end of the socketpair.
-    let socket = std::io::stdin().as_fd().try_clone_to_owned().map(UnixStream::from).expect("stdin is a socket");
-    let mut reader = BufReader::with_capacity(64 << 10, socket.try_clone().expect("clone"));
-    let mut writer = BufWriter::with_capacity(64 << 10, socket);
+fn raw_echo_child(target: &str) {
+    let (reader, writer): (Box<dyn Read>, Box<dyn Write>) = if target == "unix" {
+        #[cfg(unix)]
+        {
+            // Stdin is this child's end of the socketpair.
+            let socket =
+                std::io::stdin().as_fd().try_clone_to_owned().map(UnixStream::from).expect("stdin is a socket");
+            (Box::new(socket.try_clone().expect("clone")), Box::new(socket))
+        }
+        #[cfg(not(unix))]
+        unreachable!("socketpairs are Unix only")
+    } else {
+        let socket = TcpStream::connect(target).expect("connect to the parent");
+        socket.set_nodelay(true).expect("nodelay");
+        (Box::new(socket.try_clone().expect("clone")), Box::new(socket))
+    };
+    let mut reader = BufReader::with_capacity(64 << 10, reader);
+    let mut writer = BufWriter::with_capacity(64 << 10, writer);
     let mut body = Vec::new();
     loop {
         let mut prefix = [0; 4];
@@ -278,8 +410,8 @@ fn raw_echo_child() {
 
 struct Report {
     json: bool,
-    /// (payload, raw p50 in ns)
-    raw: Vec<(usize, u64)>,
+    /// (transport, payload, raw p50 in ns)
+    floors: Vec<(Floor, usize, u64)>,
 }
 
 impl Report {
@@ -292,21 +424,25 @@ impl Report {
         }
     }
 
-    /// The raw p50 for the closest payload measured.
-    fn raw_for(&self, payload: usize) -> Option<u64> {
-        self.raw.iter().min_by_key(|(size, _)| size.abs_diff(payload)).map(|(_, p50)| *p50)
+    /// The raw p50 over `floor` for the closest payload measured.
+    fn raw_for(&self, floor: Floor, payload: usize) -> Option<u64> {
+        self.floors
+            .iter()
+            .filter(|(kind, ..)| *kind == floor)
+            .min_by_key(|(_, size, _)| size.abs_diff(payload))
+            .map(|(.., p50)| *p50)
     }
 
-    fn row(&mut self, name: &str, payload: usize, threads: usize, samples: &[u64]) {
+    fn row(&mut self, name: &str, floor: Floor, payload: usize, threads: usize, samples: &[u64]) {
         let [p50, p90, p99] = [50, 90, 99].map(|p| percentile(samples, p) as f64 / 1000.0);
-        let ratio = self.raw_for(payload).map(|raw| p50 * 1000.0 / raw as f64);
+        let ratio = self.raw_for(floor, payload).map(|raw| p50 * 1000.0 / raw as f64);
         self.print(name, payload, threads, (p50, p90, p99), ratio, None);
     }
 
-    fn throughput(&mut self, threads: usize, samples: &[u64], rate: f64, scaling: f64) {
+    fn throughput(&mut self, mode: &str, floor: Floor, threads: usize, samples: &[u64], rate: f64, scaling: f64) {
         let [p50, p90, p99] = [50, 90, 99].map(|p| percentile(samples, p) as f64 / 1000.0);
-        let ratio = self.raw_for(16).map(|raw| p50 * 1000.0 / raw as f64);
-        let name = format!("throughput, process, {threads} thread{}", if threads == 1 { "" } else { "s" });
+        let ratio = self.raw_for(floor, 16).map(|raw| p50 * 1000.0 / raw as f64);
+        let name = format!("throughput, {mode}, {threads} thread{}", if threads == 1 { "" } else { "s" });
         self.print(&name, 16, threads, (p50, p90, p99), ratio, Some((rate, scaling)));
     }
 

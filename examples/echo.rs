@@ -1,5 +1,5 @@
 //! Echo through an in-process socketpair: the smallest complete use of the
-//! library. `cargo run --example echo -- --debug=ipc` shows every call.
+//! library. `cargo run -p examples --bin echo -- --debug=ipc` shows every call.
 
 mod support;
 
@@ -16,7 +16,11 @@ struct Args {
     logging: support::Logging,
 }
 
-fn main() -> Result<(), multiprocess::Error> {
+fn main() -> std::process::ExitCode {
+    support::exit(run())
+}
+
+fn run() -> Result<(), multiprocess::Error> {
     let args = Args::parse();
     support::init_logging(&args.logging);
     let echo = multiprocess::pair::<dyn Echo>(Box::new(LocalEcho))?;

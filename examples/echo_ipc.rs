@@ -1,6 +1,6 @@
 //! Echo across processes, like Bitcoin Core's `echoipc`: this program spawns
 //! itself as a child that serves `Init`, asks it for an `Echo`, and prints the
-//! answer. `cargo run --example echo_ipc -- --debug=ipc` shows both processes'
+//! answer. `cargo run -p examples --bin echo_ipc -- --debug=ipc` shows both processes'
 //! calls, each line prefixed with executable, pid and thread.
 
 mod support;
@@ -20,7 +20,11 @@ struct Args {
     logging: support::Logging,
 }
 
-fn main() -> Result<(), multiprocess::Error> {
+fn main() -> std::process::ExitCode {
+    support::exit(run())
+}
+
+fn run() -> Result<(), multiprocess::Error> {
     let args = Args::parse();
     support::init_logging(&args.logging);
     if std::env::var_os(multiprocess::FD_VARIABLE).is_some() {

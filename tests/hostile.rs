@@ -11,6 +11,9 @@
 //! prints one line of figures (`cargo test --test hostile -- --nocapture`):
 //! inputs tried, and the peak threads, descriptors and memory it caused.
 
+// Raw bytes on Unix sockets, and the /proc accounting of Linux.
+#![cfg(target_os = "linux")]
+
 use std::io::{BufRead, BufReader, IoSlice, Read, Write};
 use std::mem::MaybeUninit;
 use std::os::fd::{AsFd, OwnedFd};

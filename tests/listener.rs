@@ -1,7 +1,9 @@
-//! Listening and connecting on socket paths (`-ipcbind`, `-ipcconnect`).
+//! Listening and connecting on socket paths (`-ipcbind`, `-ipcconnect`); on
+//! Windows, `unix:NAME` is a named pipe.
 
 mod common;
 
+#[cfg(unix)]
 use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 use std::sync::Mutex;
@@ -21,8 +23,14 @@ impl Scratch {
         Scratch(dir)
     }
 
+    /// A socket path in the directory; on Windows, a pipe name made from it.
     fn address(&self, file: &str) -> String {
-        format!("unix:{}", self.0.join(file).display())
+        if cfg!(windows) {
+            let name = self.0.file_name().unwrap().to_string_lossy();
+            format!("unix:{name}-{}", file.replace('/', "-"))
+        } else {
+            format!("unix:{}", self.0.join(file).display())
+        }
     }
 }
 
@@ -87,12 +95,13 @@ fn max_connections_holds_the_next_client_until_one_leaves() {
     assert_eq!(*events.lock().unwrap(), ["first leaving", "second connected"]);
 }
 
+#[cfg(unix)]
 #[test]
 fn the_socket_is_private_and_removed_when_the_listener_is_dropped() {
     let scratch = Scratch::new("private");
     let address = scratch.address("fresh/counter.sock");
     let listener = multiprocess::listen::<dyn Counter>(&address, counters()).unwrap();
-    let path = listener.path().to_path_buf();
+    let path = listener.path().expect("a unix: listener has a socket file").to_path_buf();
     let mode = std::fs::metadata(&path).unwrap().permissions().mode();
     assert_eq!(mode & 0o077, 0, "the socket is not accessible to others: {mode:o}");
     let dir_mode = std::fs::metadata(path.parent().unwrap()).unwrap().permissions().mode();
@@ -103,6 +112,7 @@ fn the_socket_is_private_and_removed_when_the_listener_is_dropped() {
     assert!(matches!(&error, multiprocess::Error::Connect { address: a, .. } if *a == address), "{error:?}");
 }
 
+#[cfg(unix)]
 #[test]
 fn a_stale_socket_is_replaced_and_a_live_one_is_not() {
     let scratch = Scratch::new("stale");
@@ -118,6 +128,7 @@ fn a_stale_socket_is_replaced_and_a_live_one_is_not() {
     drop(listener);
 }
 
+#[cfg(unix)]
 #[test]
 fn another_kind_of_file_is_refused_and_left_alone() {
     let scratch = Scratch::new("file");
@@ -132,66 +143,35 @@ fn another_kind_of_file_is_refused_and_left_alone() {
 
 #[test]
 fn bad_addresses_are_clear_errors() {
-    let long = format!("unix:/tmp/{}", "x".repeat(200));
-    let error = multiprocess::listen::<dyn Counter>(&long, counters()).unwrap_err();
-    assert!(error.to_string().contains("at most 107"), "{error}");
-    let error = multiprocess::connect::<dyn Counter>(&long).unwrap_err();
-    assert!(matches!(error, multiprocess::Error::Address { .. }), "{error:?}");
-    for address in ["tcp:127.0.0.1:8000", "no-scheme.sock", "unix:"] {
-        let error = multiprocess::connect::<dyn Counter>(address).unwrap_err();
-        assert!(matches!(&error, multiprocess::Error::Address { address: a, .. } if a == address), "{error:?}");
+    if cfg!(unix) {
+        let long = format!("unix:/tmp/{}", "x".repeat(200));
+        let error = multiprocess::listen::<dyn Counter>(&long, counters()).unwrap_err();
+        assert!(error.to_string().contains("at most 107"), "{error}");
+        let error = multiprocess::connect::<dyn Counter>(&long).unwrap_err();
+        assert!(matches!(error, multiprocess::Error::Address { .. }), "{error:?}");
     }
-    let error = multiprocess::listen::<dyn Counter>("tcp:127.0.0.1:8000", counters()).unwrap_err();
-    assert!(error.to_string().contains("unix:PATH"), "{error}");
-}
-
-/// An example binary, built by `cargo test` (or `cargo build --examples`).
-fn example(name: &str) -> PathBuf {
-    let deps = std::env::current_exe().unwrap().parent().unwrap().to_path_buf();
-    let path = deps.parent().unwrap().join("examples").join(name);
-    assert!(path.exists(), "{} is missing: run `cargo build --examples` first", path.display());
-    path
-}
-
-#[test]
-fn the_echo_examples_talk_over_a_socket_path() {
-    use std::io::BufRead;
-    use std::process::{Command, Stdio};
-
-    let scratch = Scratch::new("examples");
-    let address = scratch.address("echo.sock");
-    let mut server = Command::new(example("echo_server"))
-        .args(["--ipcbind", &address, "--debug=ipc"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut ready = String::new();
-    std::io::BufReader::new(server.stdout.take().unwrap()).read_line(&mut ready).unwrap();
-    assert!(ready.starts_with("listening on"), "{ready}");
-    let client = Command::new(example("echo_client")).args(["--ipcconnect", &address, "hello there"]).output().unwrap();
-    assert!(client.status.success(), "{}", String::from_utf8_lossy(&client.stderr));
-    assert_eq!(String::from_utf8_lossy(&client.stdout).trim(), "hello there");
-    drop(server.stdin.take());
-    let finished = server.wait_with_output().unwrap();
-    assert!(finished.status.success());
-    let log = String::from_utf8_lossy(&finished.stderr);
-    assert!(log.contains("recv Echo.echo(message: \"hello there\")"), "{log}");
-    assert!(log.lines().all(|line| line.starts_with("echo_server[")), "every line says which process: {log}");
-    assert!(!scratch.0.join("echo.sock").exists(), "the server removed its socket");
-}
-
-#[test]
-fn the_echo_ipc_example_logs_both_processes() {
-    let output = std::process::Command::new(example("echo_ipc")).args(["--debug=ipc", "hi there"]).output().unwrap();
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
-    assert_eq!(String::from_utf8_lossy(&output.stdout).trim(), "hi there");
-    let log = String::from_utf8_lossy(&output.stderr);
-    let pids: std::collections::BTreeSet<&str> =
-        log.lines().filter_map(|line| line.strip_prefix("echo_ipc[")?.split(']').next()).collect();
-    assert_eq!(pids.len(), 2, "lines from parent and child: {log}");
-    assert!(log.contains("main: DEBUG send Echo.echo(message: \"hi there\")"), "{log}");
-    assert!(log.contains("ipc:main: DEBUG recv Echo.echo(message: \"hi there\")"), "{log}");
-    assert!(log.contains("child exited"), "the parent reaped the child and logged it: {log}");
+    for address in [
+        "tcp:127.0.0.1:8000",
+        "no-scheme.sock",
+        "unix:",
+        "unix",
+        "tcp:",
+        "tcp:127.0.0.1",
+        "tcp:::1:80",
+        "udp:1.2.3.4:5",
+    ] {
+        let error = multiprocess::connect::<dyn Counter>(address).unwrap_err();
+        assert!(
+            matches!(&error, multiprocess::Error::Address { address: a, .. } if a == address),
+            "{address}: {error:?}"
+        );
+    }
+    let error = multiprocess::listen::<dyn Counter>("tcp:127.0.0.1:0", counters()).unwrap_err();
+    assert!(error.to_string().contains("needs a secret"), "{error}");
+    let error = multiprocess::connect::<dyn Counter>("tcp:127.0.0.1:8000").unwrap_err();
+    assert!(error.to_string().contains("secret"), "{error}");
+    let error = multiprocess::listen::<dyn Counter>("ftp:x", counters()).unwrap_err();
+    assert!(error.to_string().contains("unix:PATH") && error.to_string().contains("tcp:HOST:PORT"), "{error}");
+    let error = multiprocess::listen::<dyn Counter>("unix", counters()).unwrap_err();
+    assert!(error.to_string().contains("default"), "{error}");
 }

@@ -1,6 +1,9 @@
 //! Bad input from a peer: an error or a closed connection, never a panic and
 //! never an allocation the peer asked for.
 
+// Raw frames written into a Unix socket by hand; tcp.rs plays a raw peer over TCP.
+#![cfg(unix)]
+
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;

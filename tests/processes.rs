@@ -3,8 +3,7 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::thread;
 
@@ -33,8 +32,8 @@ fn missing_executable_or_middle_parent() {
 
 #[test]
 fn a_child_that_exits_before_the_handshake_reports_its_status() {
-    let mut command = Command::new("sh");
-    command.args(["-c", "exit 3"]);
+    let mut command = if cfg!(windows) { Command::new("cmd") } else { Command::new("sh") };
+    command.args(if cfg!(windows) { ["/C", "exit 3"] } else { ["-c", "exit 3"] });
     let error = multiprocess::spawn_process::<dyn Lab>(command).unwrap_err();
     let multiprocess::Error::ChildExited { status } = &error else { panic!("{error:?}") };
     assert!(status.contains('3'), "{status}");
@@ -44,7 +43,7 @@ fn a_child_that_exits_before_the_handshake_reports_its_status() {
 fn killing_the_child_during_a_call_disconnects_the_caller_and_drops_what_it_held() {
     let spawned = match remote(Mode::Process) {
         common::Remote::Process(spawned) => spawned,
-        common::Remote::Pair(_) => unreachable!(),
+        _ => unreachable!(),
     };
     let drops = Arc::new(Mutex::new(Vec::new()));
     spawned.remote().keep_counter(Box::new(LocalCounter::recording(1, &drops)));
@@ -63,15 +62,16 @@ fn killing_the_child_during_a_call_disconnects_the_caller_and_drops_what_it_held
     assert_eq!(connection.stats().exported_objects, 0);
 }
 
+#[cfg(target_os = "linux")]
 #[test]
 fn a_child_whose_parent_is_killed_exits_by_itself() {
     let mut middle = Command::new(std::env::current_exe().unwrap())
         .args(["--exact", "missing_executable_or_middle_parent", "--nocapture", "--test-threads=1", "-q"])
         .env(MIDDLE, "1")
-        .stdout(Stdio::piped())
+        .stdout(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    let mut lines = BufReader::new(middle.stdout.take().unwrap()).lines();
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(middle.stdout.take().unwrap()));
     let grandchild: u32 = lines
         .find_map(|line| line.ok()?.strip_prefix("child ")?.parse().ok())
         .expect("the middle parent reports its child");
@@ -80,6 +80,7 @@ fn a_child_whose_parent_is_killed_exits_by_itself() {
     eventually("the orphaned child to exit", || !alive(grandchild));
 }
 
+#[cfg(target_os = "linux")]
 /// Whether a process exists and is not a zombie.
 fn alive(pid: u32) -> bool {
     std::fs::read_to_string(format!("/proc/{pid}/stat"))
@@ -87,11 +88,12 @@ fn alive(pid: u32) -> bool {
         .unwrap_or(false)
 }
 
+#[cfg(target_os = "linux")]
 #[test]
 fn the_child_inherits_only_stdio_and_its_socket() {
     let spawned = match remote(Mode::Process) {
         common::Remote::Process(spawned) => spawned,
-        common::Remote::Pair(_) => unreachable!(),
+        _ => unreachable!(),
     };
     // Some descriptors of ours that must not leak.
     let _file = std::fs::File::open("/proc/self/status").unwrap();

@@ -5,6 +5,7 @@
 
 mod common;
 
+#[cfg(unix)]
 use std::os::unix::fs::PermissionsExt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -12,7 +13,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use common::{BOUND, Counter, Lab, LabError, LocalCounter, Mode, eventually};
-use multiprocess::{Error, ipc_interface};
+use multiprocess::ipc_interface;
 
 child_entry!();
 
@@ -181,7 +182,7 @@ fn an_fn_mut_callback_that_panicked_runs_again() {
 
 #[test]
 fn a_call_past_its_deadline_fails_and_its_late_reply_is_never_taken_for_another() {
-    common::both_modes(|mode, remote| {
+    common::every_mode(|mode, remote| {
         let lab = remote.lab();
         assert!(multiprocess::set_call_timeout(lab, Some(Duration::from_millis(300))));
         let started = Instant::now();
@@ -226,6 +227,7 @@ fn a_connection_s_call_timeout_applies_to_every_proxy_unless_one_says_otherwise(
     assert!(!multiprocess::set_call_timeout(&*local, None), "a local object has no calls to time out");
 }
 
+#[cfg(unix)]
 #[test]
 fn a_listener_serves_only_its_own_user_by_default_from_a_socket_no_one_else_could_reach() {
     let dir = std::env::temp_dir().join(format!("mp-robust-{}", std::process::id()));
@@ -254,6 +256,7 @@ fn a_listener_serves_only_its_own_user_by_default_from_a_socket_no_one_else_coul
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+#[cfg(unix)]
 #[test]
 fn a_socket_not_made_by_the_parent_the_variable_names_is_not_adopted() {
     // A socket this test made, handed to a child that is told another process made it.
@@ -279,6 +282,7 @@ fn a_socket_not_made_by_the_parent_the_variable_names_is_not_adopted() {
     drop(theirs);
 }
 
+#[cfg(unix)]
 /// Reports whether `serve_process` adopts the inherited socket; the test above
 /// closes its end, so adopting returns at once.
 #[test]
@@ -288,7 +292,7 @@ fn adoption_entry() {
     }
     let outcome = multiprocess::serve_process::<dyn Lab>(Box::new(common::LocalLab::default()));
     match outcome {
-        Err(Error::NotSpawned) => println!("not spawned"),
+        Err(multiprocess::Error::NotSpawned) => println!("not spawned"),
         _ => println!("adopted"),
     }
     std::process::exit(0);

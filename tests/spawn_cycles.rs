@@ -2,6 +2,9 @@
 //! threads and unreaped children return to where they started. In a binary of
 //! its own, so no other test's processes or threads muddy the counts.
 
+// Counts descriptors, threads and zombies in /proc.
+#![cfg(target_os = "linux")]
+
 mod common;
 
 use common::{Lab, child_command, eventually};

@@ -7,13 +7,13 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
 
-use common::{BOUND, Counter, Lab, LocalCounter, Mode, both_modes, eventually, here};
+use common::{BOUND, Counter, Lab, LocalCounter, eventually, every_mode, here};
 
 child_entry!();
 
 #[test]
 fn a_callback_runs_on_the_thread_that_made_the_outer_call() {
-    both_modes(|_, remote| {
+    every_mode(|_, remote| {
         let caller = thread::current().id();
         let seen = Arc::new(Mutex::new(None));
         let record = seen.clone();
@@ -28,7 +28,7 @@ fn a_callback_runs_on_the_thread_that_made_the_outer_call() {
 
 #[test]
 fn recursion_eight_levels_deep_alternates_sides_on_the_same_threads() {
-    both_modes(|mode, remote| {
+    every_mode(|mode, remote| {
         let lab: Arc<Box<dyn Lab>> = Arc::new(remote.into_lab());
         /// Client side of one level: record where it runs, then go back to the server.
         fn client_level(lab: &Arc<Box<dyn Lab>>, depth: u32) -> Vec<String> {
@@ -57,7 +57,7 @@ fn recursion_eight_levels_deep_alternates_sides_on_the_same_threads() {
             server.ends_with(&format!("ipc:{}", thread::current().name().unwrap())),
             "partner named after the caller: {server}"
         );
-        if mode == Mode::Process {
+        if mode.in_child() {
             assert!(!server.starts_with(&format!("{}/", std::process::id())), "ran in the child: {server}");
         }
     });
@@ -65,7 +65,7 @@ fn recursion_eight_levels_deep_alternates_sides_on_the_same_threads() {
 
 #[test]
 fn a_partner_thread_keeps_its_thread_locals_and_each_caller_has_its_own() {
-    both_modes(|_, remote| {
+    every_mode(|_, remote| {
         let lab = remote.lab();
         lab.set_local(41);
         assert_eq!(lab.get_local(), 41, "call 2 sees what call 1 set");
@@ -84,7 +84,7 @@ fn a_partner_thread_keeps_its_thread_locals_and_each_caller_has_its_own() {
 
 #[test]
 fn a_blocked_caller_does_not_delay_another() {
-    both_modes(|_, remote| {
+    every_mode(|_, remote| {
         let lab = remote.lab();
         let order = Mutex::new(Vec::new());
         thread::scope(|scope| {
@@ -106,7 +106,7 @@ fn a_blocked_caller_does_not_delay_another() {
 
 #[test]
 fn a_saved_callback_holds_a_reference_until_the_peer_drops_it() {
-    both_modes(|_, remote| {
+    every_mode(|_, remote| {
         let lab = remote.lab();
         let callback: Arc<dyn Fn(u32) -> u32 + Send + Sync> = Arc::new(|x| x * 2);
         assert_eq!(Arc::strong_count(&callback), 1);
@@ -121,7 +121,7 @@ fn a_saved_callback_holds_a_reference_until_the_peer_drops_it() {
 
 #[test]
 fn dropping_a_returned_object_runs_its_drop_before_the_proxy_drop_returns() {
-    both_modes(|_, remote| {
+    every_mode(|_, remote| {
         let lab = remote.lab();
         let counter = lab.make_counter(5);
         assert_eq!(counter.id(), 5);
@@ -135,7 +135,7 @@ fn dropping_a_returned_object_runs_its_drop_before_the_proxy_drop_returns() {
 
 #[test]
 fn objects_cross_in_options_and_vectors_and_come_home_as_themselves() {
-    both_modes(|_, remote| {
+    every_mode(|_, remote| {
         let lab = remote.lab();
         let counters = lab.counters(vec![1, 2, 3]);
         assert_eq!(counters.iter().map(|c| c.id()).collect::<Vec<_>>(), vec![1, 2, 3]);
@@ -168,7 +168,7 @@ fn objects_cross_in_options_and_vectors_and_come_home_as_themselves() {
 
 #[test]
 fn fn_mut_and_fn_once_callbacks() {
-    both_modes(|_, remote| {
+    every_mode(|_, remote| {
         let lab = remote.lab();
         let seen = Arc::new(Mutex::new(Vec::new()));
         let record = seen.clone();
@@ -188,7 +188,7 @@ fn fn_mut_and_fn_once_callbacks() {
 
 #[test]
 fn stats_count_objects_proxies_and_partner_threads() {
-    both_modes(|_, remote| {
+    every_mode(|_, remote| {
         let lab = remote.lab();
         let connection = remote.connection();
         assert_eq!(connection.stats().proxies, 1);
@@ -209,7 +209,7 @@ fn stats_count_objects_proxies_and_partner_threads() {
 
 #[test]
 fn a_thousand_short_lived_threads_leave_no_partner_threads_behind() {
-    both_modes(|_, remote| {
+    every_mode(|_, remote| {
         let lab = remote.lab();
         let before = lab.stats().2;
         for batch in 0..10 {
@@ -226,7 +226,7 @@ fn a_thousand_short_lived_threads_leave_no_partner_threads_behind() {
 
 #[test]
 fn closing_drops_every_exported_object_newest_first_off_the_reader_thread() {
-    both_modes(|_, remote| {
+    every_mode(|_, remote| {
         let drops = Arc::new(Mutex::new(Vec::new()));
         for id in 1..=3 {
             remote.lab().keep_counter(Box::new(LocalCounter::recording(id, &drops)));
@@ -247,7 +247,7 @@ fn closing_drops_every_exported_object_newest_first_off_the_reader_thread() {
 
 #[test]
 fn closing_locally_drops_exports_and_kills_proxies() {
-    both_modes(|_, remote| {
+    every_mode(|_, remote| {
         let drops = Arc::new(Mutex::new(Vec::new()));
         remote.lab().keep_counter(Box::new(LocalCounter::recording(1, &drops)));
         remote.lab().keep_counter(Box::new(LocalCounter::recording(2, &drops)));
@@ -264,7 +264,7 @@ fn closing_locally_drops_exports_and_kills_proxies() {
 
 #[test]
 fn a_proxy_dropped_after_the_peer_is_gone_neither_panics_nor_hangs() {
-    both_modes(|_, remote| {
+    every_mode(|_, remote| {
         let counter = remote.lab().make_counter(1);
         let connection = remote.connection();
         let _ = remote.lab().hang_up();
@@ -281,7 +281,7 @@ fn a_proxy_dropped_after_the_peer_is_gone_neither_panics_nor_hangs() {
 
 #[test]
 fn calls_from_the_serving_side_reach_back_through_saved_callbacks_on_other_threads() {
-    both_modes(|_, remote| {
+    every_mode(|_, remote| {
         let lab = remote.lab();
         let caller = thread::current().id();
         let ran_on = Arc::new(Mutex::new(Vec::new()));
@@ -304,9 +304,9 @@ fn calls_from_the_serving_side_reach_back_through_saved_callbacks_on_other_threa
 }
 
 #[test]
-fn the_core_value_semantics_hold_in_both_modes() {
+fn the_core_value_semantics_hold_in_every_mode() {
     use interfaces::{CalcError, Point};
-    both_modes(|_, remote| {
+    every_mode(|_, remote| {
         let calculator = remote.lab().calculator();
         assert_eq!(calculator.add(40, 2), 42);
         assert_eq!(calculator.shout("quiet"), "QUIET");
@@ -354,7 +354,7 @@ fn a_borrowed_object_is_lent_for_the_call_and_runs_on_the_calling_thread() {
             self.inner.add(amount)
         }
     }
-    both_modes(|_, remote| {
+    every_mode(|_, remote| {
         let lab = remote.lab();
         let watched = Watched { inner: LocalCounter::new(12), threads: Mutex::new(Vec::new()) };
         assert_eq!(lab.visit(&watched, 3), (12, 3));

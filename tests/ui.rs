@@ -6,6 +6,9 @@
 //! Diagnostics drift between compiler versions, so the cases run only on the
 //! toolchain pinned in `rust-toolchain.toml`.
 
+// trybuild runs cargo and rustc on the host: not under Wine.
+#![cfg(unix)]
+
 #[test]
 fn misuse_is_reported_where_it_happens() {
     let version = std::process::Command::new(std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into()))

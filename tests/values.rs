@@ -272,41 +272,53 @@ mod impostor {
     }
 }
 
+/// Serves `Echo` on a loopback port; returns the listener and how to connect.
+fn echo_server() -> (multiprocess::Listener, multiprocess::ConnectOptions) {
+    let secret = multiprocess::Secret::generate().unwrap();
+    let options = multiprocess::ListenOptions { secret: Some(secret.clone()), ..Default::default() };
+    let listener = multiprocess::listen_with::<dyn Echo>("tcp:127.0.0.1:0", options, || Box::new(LocalEcho)).unwrap();
+    (listener, multiprocess::ConnectOptions { secret: Some(secret), ..Default::default() })
+}
+
 #[test]
 fn another_bootstrap_interface_is_refused_at_hello_naming_both_sides() {
-    let (client, server) = std::os::unix::net::UnixStream::pair().unwrap();
-    let served = std::thread::spawn(move || multiprocess::serve_stream::<dyn Echo>(server, Box::new(LocalEcho)));
-    let Err(error) = multiprocess::connect_stream::<dyn Calculator>(client) else { panic!("connected") };
+    let (listener, options) = echo_server();
+    let Err(error) = multiprocess::connect_with::<dyn Calculator>(listener.address(), options) else {
+        panic!("connected")
+    };
     let multiprocess::Error::InterfaceMismatch { local, remote } = &error else { panic!("{error:?}") };
     assert!(local.starts_with("Calculator (fingerprint") && remote.starts_with("Echo (fingerprint"), "{error}");
-    assert!(served.join().unwrap().is_err());
 }
 
 #[test]
 fn another_version_connects_but_its_changed_method_is_refused_by_name() {
-    let (client, server) = std::os::unix::net::UnixStream::pair().unwrap();
-    let served = std::thread::spawn(move || multiprocess::serve_stream::<dyn Echo>(server, Box::new(LocalEcho)));
-    let impostor = multiprocess::connect_stream::<dyn impostor::Echo>(client).expect("a different version connects");
+    let (listener, options) = echo_server();
+    let impostor = multiprocess::connect_with::<dyn impostor::Echo>(listener.address(), options.clone())
+        .expect("a different version connects");
     let panic = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| impostor.echo(5))).unwrap_err();
     let message = panic.downcast_ref::<String>().cloned().unwrap_or_default();
     assert!(message.contains("Echo.echo") && message.contains("incompatible"), "{message}");
     assert!(message.contains("argument 1 is u32 here and str on the peer"), "{message}");
+    // The connection survives a refused call, and so does the server.
+    let connection = multiprocess::connection_of(&*impostor).unwrap();
+    assert!(connection.wait_closed(std::time::Duration::from_millis(100)).is_none(), "still open");
     drop(impostor);
-    served.join().unwrap().expect("the server survives a refused call");
+    let echo = multiprocess::connect_with::<dyn Echo>(listener.address(), options).unwrap();
+    assert_eq!(echo.echo("after".into()), "after");
 }
 
 #[test]
 fn strict_mode_refuses_another_version_at_connect() {
-    let (client, server) = std::os::unix::net::UnixStream::pair().unwrap();
-    let served = std::thread::spawn(move || multiprocess::serve_stream::<dyn Echo>(server, Box::new(LocalEcho)));
-    let strict = multiprocess::Config { strict_contract: true, ..Default::default() };
-    let Err(error) = multiprocess::connect_stream_with::<dyn impostor::Echo>(client, strict) else {
+    let (listener, options) = echo_server();
+    let strict = multiprocess::ConnectOptions {
+        config: multiprocess::Config { strict_contract: true, ..Default::default() },
+        ..options
+    };
+    let Err(error) = multiprocess::connect_with::<dyn impostor::Echo>(listener.address(), strict) else {
         panic!("connected")
     };
     let multiprocess::Error::InterfaceMismatch { remote, .. } = &error else { panic!("{error:?}") };
     assert!(remote.contains("Echo.echo: argument 1 is u32 here and str on the peer"), "{error}");
-    // The server, not strict, only sees the client leave.
-    served.join().unwrap().expect("an orderly goodbye");
 }
 
 #[test]

@@ -60,3 +60,15 @@ pub fn init_logging(logging: &Logging) {
         .event_format(Prefixed { exe, pid: std::process::id() })
         .init();
 }
+
+/// Ends the program: on error, prints it as a sentence (not `Debug`, as a
+/// `main` that returns `Result` would) and exits with status 1.
+pub fn exit(outcome: Result<(), multiprocess::Error>) -> std::process::ExitCode {
+    match outcome {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

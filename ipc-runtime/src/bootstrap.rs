@@ -1,11 +1,12 @@
 //! Starting a connection: the handshake, the control loop that runs for the
 //! connection's life, and the entry points that serve or connect over a
-//! stream ([`serve_stream`], [`connect_stream`], [`pair`]).
+//! stream ([`serve_stream`], [`connect_stream`], [`pair`]) or a dialled
+//! transport.
 
+#[cfg(unix)]
+use std::os::unix::net::UnixStream;
 use std::{
-    io::{self, Read},
-    net::Shutdown,
-    os::unix::net::UnixStream,
+    io,
     panic::{self, AssertUnwindSafe},
     sync::Arc,
     thread,
@@ -16,14 +17,21 @@ use crate::{
     Error,
     conn::{self, BOOTSTRAP, Config, Conn},
     contract::{self, PeerContract},
-    engine,
+    dialled, engine,
     error::{sanitize, sanitize_to},
     interface::Interface,
     objects::ObjectTarget,
     protocol::{self, Header, Hello, PROTOCOL_VERSION},
     proxy::ProxyCore,
-    transport::{Transport, unix::UnixTransport},
+    secret::Secret,
+    transport::{
+        Stream, Transport,
+        dial::{Dial, DialTransport},
+    },
 };
+
+#[cfg(unix)]
+use crate::transport::unix::UnixTransport;
 
 /// Which side of the handshake we are.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -36,7 +44,7 @@ enum Role {
 
 /// Exchanges `Hello`s, all within `config.handshake_timeout`. Returns the
 /// peer's contract when it differs from ours.
-fn handshake<I: ?Sized + Interface>(control: &UnixStream, config: &Config) -> Result<Option<PeerContract>, Error> {
+fn handshake<I: ?Sized + Interface>(control: &dyn Stream, config: &Config) -> Result<Option<PeerContract>, Error> {
     let deadline = Instant::now() + config.handshake_timeout;
     let closure = contract::closure(I::contract);
     let fingerprint = contract::fingerprint(&closure);
@@ -77,7 +85,7 @@ fn handshake<I: ?Sized + Interface>(control: &UnixStream, config: &Config) -> Re
     Ok(Some(PeerContract::new(theirs.contract)))
 }
 
-fn send_raw(stream: &UnixStream, header: &Header) -> Result<(), Error> {
+fn send_raw(stream: &dyn Stream, header: &Header) -> Result<(), Error> {
     let frame = protocol::simple_frame(header, &[], usize::MAX)?;
     io::Write::write_all(&mut &*stream, &frame).map_err(protocol::io_to_error)
 }
@@ -88,7 +96,7 @@ const MAX_HELLO: usize = 1 << 20;
 /// Reads exactly one frame by `deadline`, which must carry no blobs, and
 /// returns its inline part. It grows as its bytes arrive: a peer that
 /// announces a megabyte and sends nothing holds nothing.
-fn read_hello_frame(control: &UnixStream, deadline: Instant, timeout: Duration) -> Result<Vec<u8>, Error> {
+fn read_hello_frame(control: &dyn Stream, deadline: Instant, timeout: Duration) -> Result<Vec<u8>, Error> {
     let read_exact = |buf: &mut Vec<u8>, n: usize| -> Result<(), Error> {
         let mut chunk = [0; 4096];
         while buf.len() < n {
@@ -98,7 +106,7 @@ fn read_hello_frame(control: &UnixStream, deadline: Instant, timeout: Duration) 
             }
             control.set_read_timeout(Some(left))?;
             let want = (n - buf.len()).min(chunk.len());
-            match (&*control).read(&mut chunk[..want]) {
+            match control.read(&mut chunk[..want]) {
                 Ok(0) => return Err(Error::Disconnected),
                 Ok(read) => buf.extend_from_slice(&chunk[..read]),
                 Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
@@ -212,27 +220,40 @@ fn read_control(conn: &Arc<Conn>) -> Result<(), Error> {
 /// server.join().unwrap()?;
 /// # Ok::<(), multiprocess::Error>(())
 /// ```
+#[cfg(unix)]
 pub fn serve_stream<I: ?Sized + Interface>(stream: UnixStream, object: Box<I>) -> Result<(), Error> {
     serve_stream_with(stream, object, Config::default())
 }
 
 /// [`serve_stream`] with explicit [`Config`].
+#[cfg(unix)]
 pub fn serve_stream_with<I: ?Sized + Interface>(
     stream: UnixStream,
     object: Box<I>,
     config: Config,
 ) -> Result<(), Error> {
-    serve_made(stream, config, || object)
+    serve_made(Box::new(UnixTransport::new(stream)), config, || object)
 }
 
 /// Serves a bootstrap object that `make` creates once the handshake has
-/// succeeded: a peer that never completes it costs no object.
+/// succeeded: a peer that never completes it costs no object. `serving`
+/// hears of the connection once it exists.
 pub(crate) fn serve_made<I: ?Sized + Interface>(
-    stream: UnixStream,
+    transport: Box<dyn Transport>,
     config: Config,
     make: impl FnOnce() -> Box<I>,
 ) -> Result<(), Error> {
-    let conn = start::<I>(stream, config, Role::Server)?;
+    serve_made_then(transport, config, make, |_| {})
+}
+
+/// [`serve_made`], telling `serving` about the connection before it serves.
+pub(crate) fn serve_made_then<I: ?Sized + Interface>(
+    transport: Box<dyn Transport>,
+    config: Config,
+    make: impl FnOnce() -> Box<I>,
+    serving: impl FnOnce(&Arc<Conn>),
+) -> Result<(), Error> {
+    let conn = start::<I>(transport, config, Role::Server)?;
     let object = match panic::catch_unwind(AssertUnwindSafe(make)) {
         Ok(object) => object,
         Err(payload) => {
@@ -243,43 +264,53 @@ pub(crate) fn serve_made<I: ?Sized + Interface>(
         }
     };
     conn.table().insert(BOOTSTRAP, Arc::new(ObjectTarget::<I> { object: Arc::from(object) }));
+    serving(&conn);
     control_loop(&conn)
 }
 
 /// Connects to a peer that serves interface `I` on `stream` and returns a proxy
 /// for its bootstrap object. The connection closes when the last proxy from it
 /// is dropped.
+#[cfg(unix)]
 pub fn connect_stream<I: ?Sized + Interface>(stream: UnixStream) -> Result<Box<I>, Error> {
     connect_stream_with(stream, Config::default())
 }
 
 /// [`connect_stream`] with explicit [`Config`].
+#[cfg(unix)]
 pub fn connect_stream_with<I: ?Sized + Interface>(stream: UnixStream, config: Config) -> Result<Box<I>, Error> {
-    let conn = start::<I>(stream, config, Role::Client)?;
+    connect_transport(Box::new(UnixTransport::new(stream)), config)
+}
+
+/// Says Hello over `transport` and returns a proxy for the peer's bootstrap object.
+pub(crate) fn connect_transport<I: ?Sized + Interface>(
+    transport: Box<dyn Transport>,
+    config: Config,
+) -> Result<Box<I>, Error> {
+    let conn = start::<I>(transport, config, Role::Client)?;
     let core = ProxyCore::new(conn.clone(), BOOTSTRAP);
     let reader = conn.clone();
     thread::Builder::new().name(format!("ipc-control-{}", conn.id)).spawn(move || control_loop(&reader))?;
     Ok(I::from_proxy(core))
 }
 
-fn start<I: ?Sized + Interface>(stream: UnixStream, config: Config, role: Role) -> Result<Arc<Conn>, Error> {
-    let peer = match handshake::<I>(&stream, &config) {
+fn start<I: ?Sized + Interface>(transport: Box<dyn Transport>, config: Config, role: Role) -> Result<Arc<Conn>, Error> {
+    let peer = match handshake::<I>(transport.control(), &config) {
         Ok(peer) => peer,
         Err(error) => {
-            let _ = send_raw(&stream, &Header::Goodbye);
-            let _ = stream.shutdown(Shutdown::Both);
+            let _ = send_raw(transport.control(), &Header::Goodbye);
+            transport.shutdown();
             return Err(error);
         }
     };
-    let transport: Box<dyn Transport> = Box::new(UnixTransport::new(stream));
     let conn = Conn::new(transport, config, role == Role::Client, peer);
     tracing::debug!(target: "ipc", conn = conn.id, interface = I::NAME, "connected");
     Ok(conn)
 }
 
 /// Serves `object` on one end of a socketpair, in this process, and returns a
-/// proxy for it on the other end: every call crosses a real socket. For tests
-/// and benchmarks.
+/// proxy for it on the other end: every call crosses a real socket (a named
+/// pipe on Windows). For tests and benchmarks.
 ///
 /// ```
 /// use multiprocess::ipc_interface;
@@ -302,6 +333,7 @@ pub fn pair<I: ?Sized + Interface>(object: Box<I>) -> Result<Box<I>, Error> {
 }
 
 /// [`pair`] with explicit [`Config`].
+#[cfg(unix)]
 pub fn pair_with<I: ?Sized + Interface>(object: Box<I>, config: Config) -> Result<Box<I>, Error> {
     let (client, server) = UnixStream::pair()?;
     let server_config = config.clone();
@@ -309,4 +341,55 @@ pub fn pair_with<I: ?Sized + Interface>(object: Box<I>, config: Config) -> Resul
         .name("ipc-pair-server".into())
         .spawn(move || serve_stream_with::<I>(server, object, server_config))?;
     connect_stream_with::<I>(client, config)
+}
+
+/// [`pair`] with explicit [`Config`].
+#[cfg(windows)]
+pub fn pair_with<I: ?Sized + Interface>(object: Box<I>, config: Config) -> Result<Box<I>, Error> {
+    use crate::{
+        dialled::{Handler, Hub, HubOptions},
+        transport::windows::{PipeAcceptor, PipeDial, pipe_path},
+    };
+
+    // A pipe with a random name that serves one connection, authenticated
+    // with a new secret: no other process can take the object.
+    let secret = crate::secret::Secret::generate()?;
+    let name =
+        format!("multiprocess-pair-{}-{}", std::process::id(), &crate::secret::Secret::generate()?.to_hex()[..16]);
+    let path = pipe_path(&name);
+    let acceptor = PipeAcceptor::bind(&path)?;
+    let object = std::sync::Mutex::new(Some(object));
+    let server_config = config.clone();
+    let handler: Handler = Box::new(move |control, entry| {
+        let Some(object) = object.lock().unwrap_or_else(|p| p.into_inner()).take() else { return };
+        let timeout = server_config.handshake_timeout;
+        let transport = Box::new(DialTransport::server(control, entry.tickets.clone(), timeout));
+        let served = serve_made_then::<I>(transport, server_config.clone(), || object, |conn| entry.attach(conn));
+        if let Err(error) = served {
+            tracing::debug!(target: "ipc", %error, "pair connection ended");
+        }
+    });
+    let options = HubOptions {
+        address: format!("unix:{name}"),
+        secret: Some(secret.clone()),
+        handshake_timeout: config.handshake_timeout,
+        max_connections: 1,
+    };
+    let hub = Hub::start(Arc::new(acceptor), options, handler)?;
+    let dial = PipeDial { path, timeout: config.handshake_timeout, server: Some(std::process::id()) };
+    let remote = connect_dialled::<I>(Arc::new(dial), Some(secret), config);
+    // No other connection; the channels of this one are still accepted.
+    drop(hub);
+    remote
+}
+
+/// Opens a connection to a [`Hub`] through `dial` and says Hello over it.
+pub(crate) fn connect_dialled<I: ?Sized + Interface>(
+    dial: Arc<dyn Dial>,
+    secret: Option<Secret>,
+    config: Config,
+) -> Result<Box<I>, Error> {
+    let (control, token) = dialled::open_connection(&*dial, secret.as_ref(), config.handshake_timeout)?;
+    let transport = DialTransport::client(control, dial, secret, token, config.handshake_timeout);
+    connect_transport::<I>(Box::new(transport), config)
 }

@@ -345,8 +345,8 @@ fn open_channel(conn: &Arc<Conn>) -> Result<Arc<dyn Stream>, Error> {
         return Err(Error::Disconnected);
     }
     let name = thread::current().name().unwrap_or("unnamed").to_owned();
-    let announce = protocol::simple_frame(&Header::NewThread { name }, &[], conn.config.max_frame_bytes)?;
-    let stream = conn.transport.open_channel(&announce)?;
+    let announce = protocol::simple_frame(&Header::NewThread { name: name.clone() }, &[], conn.config.max_frame_bytes)?;
+    let stream = conn.transport.open_channel(&name, &announce)?;
     conn.register_channel(&stream);
     Ok(stream)
 }
@@ -486,20 +486,20 @@ pub(crate) fn serve_channel_for_test(conn: Arc<Conn>, stream: Arc<dyn Stream>) {
 
 #[cfg(test)]
 mod tests {
-    use std::{io::Write, net::Shutdown, os::unix::net::UnixStream, sync::Arc, thread, time::Duration};
+    use std::{io::Write, net::Shutdown, net::TcpStream, sync::Arc, thread, time::Duration};
 
     use super::*;
     use crate::{
         codec,
         conn::{Config, Target},
-        transport::unix::UnixTransport,
+        transport::tcp::{loopback_pair, test_transport},
     };
 
     /// A connection and a channel whose peer end the test drives by hand.
-    fn link() -> ((Arc<Conn>, Arc<dyn Stream>), UnixStream) {
-        let (control, _peer_control) = UnixStream::pair().unwrap();
-        let conn = Conn::new(Box::new(UnixTransport::new(control)), Config::default(), false, None);
-        let (ours, theirs) = UnixStream::pair().unwrap();
+    fn link() -> ((Arc<Conn>, Arc<dyn Stream>), TcpStream) {
+        let (transport, _peer_control) = test_transport();
+        let conn = Conn::new(transport, Config::default(), false, None);
+        let (ours, theirs) = loopback_pair();
         theirs.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
         ((conn, Arc::new(ours)), theirs)
     }
@@ -516,7 +516,7 @@ mod tests {
         protocol::simple_frame(header, payload, 1 << 20).unwrap()
     }
 
-    fn reply(reader: &mut FrameReader, peer: &UnixStream) -> Header {
+    fn reply(reader: &mut FrameReader, peer: &TcpStream) -> Header {
         let frame = reader.read(peer, &protocol::Limits::unbounded(1 << 20), None).unwrap().expect("a reply");
         protocol::split_frame(&frame.inline).unwrap().0
     }

@@ -11,6 +11,7 @@
 //! connection's life), `engine` (the 1:1 thread engine), `proxy` (remote
 //! references), `call` (what generated code drives), `interface` (what
 //! generated code implements), `objects` (how objects and callbacks cross),
+//! `dialled` (accepting and opening connections whose channels are dialled),
 //! `bootstrap` (handshake and entry points), `listener` and `process`.
 
 mod bootstrap;
@@ -20,6 +21,7 @@ mod call;
 mod codec;
 mod conn;
 mod contract;
+mod dialled;
 mod engine;
 mod error;
 mod handles;
@@ -30,20 +32,24 @@ mod process;
 mod protocol;
 mod proxy;
 mod render;
+mod secret;
 mod shape;
 mod transport;
 
-pub use bootstrap::{connect_stream, connect_stream_with, pair, pair_with, serve_stream, serve_stream_with};
+#[cfg(unix)]
+pub use bootstrap::{connect_stream, connect_stream_with, serve_stream, serve_stream_with};
+pub use bootstrap::{pair, pair_with};
 pub use bounds::{ErrorValue, Value};
 pub use conn::{Config, Connection, ConnectionStats};
 pub use contract::WireName;
 pub use engine::current_connection;
 pub use error::Error;
 pub use interface::{Interface, call_timeout, connection_of, set_call_timeout};
-pub use listener::{AllowedUsers, ListenOptions, Listener, connect, connect_with, listen, listen_with};
+pub use listener::{AllowedUsers, ConnectOptions, ListenOptions, Listener, connect, connect_with, listen, listen_with};
 pub use process::{FD_VARIABLE, Spawned, serve_process, spawn_process, spawn_process_with};
 pub use protocol::PROTOCOL_VERSION;
 pub use proxy::ProxyCore;
+pub use secret::Secret;
 
 /// Serde, re-exported so that user types can derive `Serialize` and
 /// `Deserialize` without a direct dependency: write

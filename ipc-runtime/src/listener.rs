@@ -1,43 +1,53 @@
-//! Independent processes: one listens on a socket path, others connect
-//! (Bitcoin Core's `-ipcbind` and `-ipcconnect`).
+//! Independent processes: one listens on an address, others connect (Bitcoin
+//! Core's `-ipcbind` and `-ipcconnect`).
 //!
-//! Addresses are `unix:PATH`. Listening creates missing parent directories
-//! (mode 0700), replaces a stale socket file left by a dead listener, refuses
-//! any other existing file, and makes the socket readable and writable by its
-//! owner only (mode 0600).
+//! Addresses:
+//!
+//! - `unix:PATH`: a Unix domain socket at `PATH`. Listening creates missing
+//!   parent directories (mode 0700), replaces a stale socket file left by a
+//!   dead listener, refuses any other existing file, and makes the socket
+//!   readable and writable by its owner only (mode 0600). On Windows,
+//!   `unix:NAME` is the named pipe `\\.\pipe\NAME`, which only its owner's
+//!   user (and administrators) may open.
+//! - `tcp:HOST:PORT`: TCP, `HOST` an IPv4 address, a bracketed IPv6 address
+//!   (`tcp:[::1]:8332`) or a name; port 0 picks a free port, which
+//!   [`Listener::address`] tells. Always authenticated and encrypted with a
+//!   shared [`Secret`].
+//! - `unix` alone names an application's default socket; the application
+//!   resolves it to `unix:PATH` before it gets here.
 
 use std::{
     fmt,
-    fs::{self, DirBuilder},
-    io,
-    net::Shutdown,
-    os::{
-        fd::AsFd,
-        unix::{
-            fs::{DirBuilderExt, FileTypeExt, MetadataExt, PermissionsExt},
-            net::{UnixListener, UnixStream},
-        },
-    },
+    net::SocketAddr,
     panic::{self, AssertUnwindSafe},
-    path::{Path, PathBuf},
-    sync::{
-        Arc, Condvar, Mutex,
-        atomic::{AtomicBool, AtomicU64, Ordering},
-    },
-    thread::{self, JoinHandle},
+    path::Path,
+    sync::Arc,
 };
+
+#[cfg(unix)]
+use std::path::PathBuf;
 
 use crate::{
     Error, Interface,
-    bootstrap::{connect_stream_with, serve_made},
+    bootstrap::{connect_dialled, serve_made_then},
     conn::Config,
+    dialled::{Handler, Hub, HubOptions},
+    secret::Secret,
+    transport::{
+        dial::{Acceptor, DialTransport},
+        tcp::{self, TcpAcceptor, TcpDial},
+    },
 };
 
-/// The longest path a Unix socket address can hold (`sun_path` less its NUL).
-const MAX_SOCKET_PATH: usize = 107;
+#[cfg(unix)]
+mod unix;
 
 /// Which users may connect to a Unix socket listener, by the peer
 /// credentials the kernel reports for each connection.
+///
+/// On Windows a named pipe admits its owner's user (and administrators)
+/// only, and `SameUser` is the only choice; TCP listeners admit whoever
+/// proves knowledge of the [`Secret`], and ignore this.
 ///
 /// ```
 /// use multiprocess::AllowedUsers;
@@ -61,30 +71,102 @@ pub enum AllowedUsers {
 /// Options for [`listen_with`].
 ///
 /// ```
-/// let options = multiprocess::ListenOptions { max_connections: Some(4), ..Default::default() };
+/// let options = multiprocess::ListenOptions {
+///     max_connections: Some(4),
+///     secret: Some(multiprocess::Secret::generate()?),
+///     ..Default::default()
+/// };
 /// assert_eq!(options.max_connections, Some(4));
+/// # Ok::<(), multiprocess::Error>(())
 /// ```
 #[derive(Debug, Clone, Default)]
 pub struct ListenOptions {
     /// At most this many connections are served at once; the next client's
     /// handshake waits until one leaves (or its handshake timeout passes).
     pub max_connections: Option<usize>,
-    /// Who may connect; by default only the listener's own user.
+    /// Who may connect to a `unix:` listener; by default only the
+    /// listener's own user.
     pub allowed_users: AllowedUsers,
+    /// The secret clients must prove they know. Required for `tcp:`; on
+    /// Windows, a `unix:` (named pipe) listener with a secret is encrypted
+    /// and authenticated like TCP; ignored by Unix sockets.
+    pub secret: Option<Secret>,
     /// Settings of every accepted connection.
     pub config: Config,
 }
 
-/// A socket path being listened on. Dropping it stops accepting and removes
-/// the socket file; connections already accepted carry on.
+/// Options for [`connect_with`]. A [`Config`] converts into one with no
+/// secret, so `connect_with(address, config)` works for `unix:` addresses.
+///
+/// ```
+/// let options = multiprocess::ConnectOptions {
+///     secret: Some(multiprocess::Secret::generate()?),
+///     ..multiprocess::Config::default().into()
+/// };
+/// assert!(options.secret.is_some());
+/// # Ok::<(), multiprocess::Error>(())
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct ConnectOptions {
+    /// Settings of the connection.
+    pub config: Config,
+    /// The listener's secret. Required for `tcp:`; on Windows, for a named
+    /// pipe whose listener has one; ignored by Unix sockets.
+    pub secret: Option<Secret>,
+}
+
+impl From<Config> for ConnectOptions {
+    fn from(config: Config) -> Self {
+        ConnectOptions { config, secret: None }
+    }
+}
+
+/// An address, parsed.
+enum Address {
+    /// `unix:PATH`: a socket path on Unix, a pipe name on Windows.
+    Local(String),
+    Tcp(SocketAddr),
+}
+
+fn parse(address: &str) -> Result<Address, Error> {
+    let bad = |message: String| Error::Address { address: address.to_owned(), message };
+    if address == "unix" {
+        return Err(bad(
+            "`unix` alone names the application's default socket; give `unix:PATH` (the application resolves the default)"
+                .into(),
+        ));
+    }
+    if let Some(path) = address.strip_prefix("unix:") {
+        if path.is_empty() {
+            return Err(bad("the path is empty".into()));
+        }
+        #[cfg(unix)]
+        unix::check_path(address, path)?;
+        return Ok(Address::Local(path.to_owned()));
+    }
+    if let Some(host_port) = address.strip_prefix("tcp:") {
+        return tcp::socket_address(address, host_port).map(Address::Tcp);
+    }
+    let scheme = address.split_once(':').map_or("none", |(scheme, _)| scheme);
+    Err(bad(format!("unsupported scheme `{scheme}`: the forms are `unix:PATH` and `tcp:HOST:PORT`")))
+}
+
+/// An address being listened on.
+///
+/// Dropping a `unix:` listener stops accepting and removes the socket file;
+/// connections already accepted carry on. Dropping a `tcp:` (or Windows
+/// pipe) listener stops accepting new connections; since the threads of the
+/// connections it has open their channels through it, it keeps accepting
+/// those until the last connection ends, and only then closes the port.
 pub struct Listener {
     address: String,
-    path: PathBuf,
-    inode: u64,
-    stopping: Arc<AtomicBool>,
-    socket: Arc<UnixListener>,
-    active: Arc<(Mutex<usize>, Condvar)>,
-    acceptor: Option<JoinHandle<()>>,
+    backend: Backend,
+}
+
+enum Backend {
+    #[cfg(unix)]
+    Unix(unix::UnixListening),
+    Dialled(Hub),
 }
 
 impl fmt::Debug for Listener {
@@ -94,78 +176,49 @@ impl fmt::Debug for Listener {
 }
 
 impl Listener {
-    /// The address as given to [`listen`].
+    /// The address clients connect to: as given to [`listen`], except that
+    /// for `tcp:` it is the bound address, with the port the system picked
+    /// for port 0 (`tcp:127.0.0.1:40213`).
+    ///
+    /// ```
+    /// # use multiprocess::ipc_interface;
+    /// # #[ipc_interface]
+    /// # pub trait Ping: Send + Sync { fn ping(&self) -> u32; }
+    /// # struct Local;
+    /// # impl Ping for Local { fn ping(&self) -> u32 { 7 } }
+    /// let options = multiprocess::ListenOptions { secret: Some(multiprocess::Secret::generate()?), ..Default::default() };
+    /// let listener = multiprocess::listen_with::<dyn Ping>("tcp:127.0.0.1:0", options, || Box::new(Local))?;
+    /// assert!(listener.address().starts_with("tcp:127.0.0.1:"));
+    /// assert!(!listener.address().ends_with(":0"));
+    /// # Ok::<(), multiprocess::Error>(())
+    /// ```
     pub fn address(&self) -> &str {
         &self.address
     }
 
-    /// The socket file.
-    pub fn path(&self) -> &Path {
-        &self.path
+    /// The socket file of a `unix:` listener on Unix; `None` otherwise.
+    pub fn path(&self) -> Option<&Path> {
+        match &self.backend {
+            #[cfg(unix)]
+            Backend::Unix(listening) => Some(listening.path()),
+            Backend::Dialled(_) => None,
+        }
     }
 
     /// How many connections are being served now.
     pub fn connections(&self) -> usize {
-        *self.active.0.lock().unwrap_or_else(|p| p.into_inner())
-    }
-}
-
-impl Drop for Listener {
-    fn drop(&mut self) {
-        self.stopping.store(true, Ordering::Release);
-        // Wakes the acceptor from `accept`, and from waiting for a free slot.
-        let _ = rustix::net::shutdown(self.socket.as_fd(), rustix::net::Shutdown::Both);
-        self.active.1.notify_all();
-        if let Some(acceptor) = self.acceptor.take() {
-            let _ = acceptor.join();
-        }
-        // Only our own socket: another listener may have replaced it since.
-        if fs::symlink_metadata(&self.path).is_ok_and(|meta| meta.ino() == self.inode) {
-            let _ = fs::remove_file(&self.path);
+        match &self.backend {
+            #[cfg(unix)]
+            Backend::Unix(listening) => listening.connections(),
+            Backend::Dialled(hub) => hub.connections(),
         }
     }
 }
 
-/// One connection's place among `max_connections`, given back however its
-/// thread ends.
-struct Slot(Arc<(Mutex<usize>, Condvar)>);
-
-impl Slot {
-    fn take(active: &Arc<(Mutex<usize>, Condvar)>) -> Slot {
-        *active.0.lock().unwrap_or_else(|p| p.into_inner()) += 1;
-        Slot(active.clone())
-    }
-}
-
-impl Drop for Slot {
-    fn drop(&mut self) {
-        let (count, freed) = &*self.0;
-        *count.lock().unwrap_or_else(|p| p.into_inner()) -= 1;
-        freed.notify_all();
-    }
-}
-
-/// Parses `unix:PATH`.
-fn socket_path(address: &str) -> Result<PathBuf, Error> {
-    let bad = |message: String| Error::Address { address: address.to_owned(), message };
-    let Some(path) = address.strip_prefix("unix:") else {
-        let scheme = address.split_once(':').map_or("none", |(scheme, _)| scheme);
-        return Err(bad(format!("unsupported scheme `{scheme}`: the supported form is `unix:PATH`")));
-    };
-    if path.is_empty() {
-        return Err(bad("the path is empty".into()));
-    }
-    if path.len() > MAX_SOCKET_PATH {
-        return Err(bad(format!(
-            "the path is {} bytes long; a Unix socket path holds at most {MAX_SOCKET_PATH}",
-            path.len()
-        )));
-    }
-    Ok(PathBuf::from(path))
-}
-
-/// Listens on `address` (`unix:PATH`) and serves each connection with a new
-/// bootstrap object from `factory`, on a thread of its own.
+/// Listens on `address` and serves each connection with a new bootstrap
+/// object from `factory`, on a thread of its own. See the module
+/// documentation for the address forms; `tcp:` needs a secret, so use
+/// [`listen_with`] for it.
 ///
 /// ```
 /// use multiprocess::ipc_interface;
@@ -196,181 +249,153 @@ pub fn listen<I: ?Sized + Interface>(
     listen_with(address, ListenOptions::default(), factory)
 }
 
-/// [`listen`] with [`ListenOptions`].
+/// [`listen`] with [`ListenOptions`]: a TCP listener needs
+/// [`ListenOptions::secret`].
+///
+/// ```
+/// use multiprocess::{ipc_interface, ListenOptions, Secret};
+///
+/// #[ipc_interface]
+/// pub trait Ping: Send + Sync {
+///     fn ping(&self) -> u32;
+/// }
+/// struct Local;
+/// impl Ping for Local {
+///     fn ping(&self) -> u32 { 7 }
+/// }
+///
+/// let secret = Secret::generate()?;
+/// let options = ListenOptions { secret: Some(secret.clone()), ..Default::default() };
+/// let listener = multiprocess::listen_with::<dyn Ping>("tcp:127.0.0.1:0", options, || Box::new(Local))?;
+/// let ping = multiprocess::connect_with::<dyn Ping>(
+///     listener.address(),
+///     multiprocess::ConnectOptions { secret: Some(secret), ..Default::default() },
+/// )?;
+/// assert_eq!(ping.ping(), 7);
+/// # Ok::<(), multiprocess::Error>(())
+/// ```
 pub fn listen_with<I: ?Sized + Interface>(
     address: &str,
     options: ListenOptions,
     factory: impl Fn() -> Box<I> + Send + Sync + 'static,
 ) -> Result<Listener, Error> {
-    let path = socket_path(address)?;
     let bad = |message: String| Error::Address { address: address.to_owned(), message };
-    if let Some(parent) = path.parent().filter(|parent| !parent.as_os_str().is_empty()) {
-        DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(parent)
-            .map_err(|e| bad(format!("cannot create {}: {e}", parent.display())))?;
-    }
-    match fs::symlink_metadata(&path) {
-        Ok(meta) if meta.file_type().is_socket() => {
-            if UnixStream::connect(&path).is_ok() {
-                return Err(bad("another process is listening there".into()));
-            }
-            // Nobody answers: a socket file left behind by a listener that died.
-            fs::remove_file(&path).map_err(|e| bad(format!("cannot replace the stale socket: {e}")))?;
+    let factory: Arc<dyn Fn() -> Box<I> + Send + Sync> = Arc::new(factory);
+    let listener = match parse(address)? {
+        #[cfg(unix)]
+        Address::Local(path) => {
+            let listening = unix::listen::<I>(address, PathBuf::from(path), options, factory)?;
+            Listener { address: address.to_owned(), backend: Backend::Unix(listening) }
         }
-        Ok(_) => return Err(bad("the path exists and is not a socket; refusing to replace it".into())),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-        Err(e) => return Err(bad(e.to_string())),
-    }
-    let (socket, inode) = bind_private(&path).map_err(|e| bad(format!("cannot listen: {e}")))?;
-    let socket = Arc::new(socket);
-    let stopping = Arc::new(AtomicBool::new(false));
-    let active = Arc::new((Mutex::new(0usize), Condvar::new()));
-    let acceptor = {
-        let (socket, stopping, active) = (socket.clone(), stopping.clone(), active.clone());
-        let address = address.to_owned();
-        thread::Builder::new().name("ipc-listen".into()).spawn(move || {
-            let factory: Arc<dyn Fn() -> Box<I> + Send + Sync> = Arc::new(factory);
-            accept_loop::<I>(&address, &socket, &stopping, &active, options, &factory)
-        })?
+        #[cfg(windows)]
+        Address::Local(name) => {
+            if options.allowed_users != AllowedUsers::SameUser {
+                return Err(bad("a named pipe admits its owner's user only: allowed_users must be SameUser".into()));
+            }
+            let path = crate::transport::windows::pipe_path(&name);
+            let acceptor = crate::transport::windows::PipeAcceptor::bind(&path)
+                .map_err(|e| bad(format!("cannot listen: {e} (does another process listen there?)")))?;
+            let hub = start_hub::<I>(address.to_owned(), Arc::new(acceptor), options, factory)?;
+            Listener { address: address.to_owned(), backend: Backend::Dialled(hub) }
+        }
+        Address::Tcp(socket_address) => {
+            if options.secret.is_none() {
+                return Err(bad(
+                    "a TCP listener needs a secret: set ListenOptions::secret (Secret::generate, Secret::write_to)"
+                        .into(),
+                ));
+            }
+            if options.allowed_users != AllowedUsers::SameUser {
+                return Err(
+                    bad("allowed_users applies to unix: listeners; TCP admits whoever knows the secret".into()),
+                );
+            }
+            let acceptor = TcpAcceptor::bind(socket_address).map_err(|e| bad(format!("cannot listen: {e}")))?;
+            let bound = format!("tcp:{}", acceptor.local_addr()?);
+            let hub = start_hub::<I>(bound.clone(), Arc::new(acceptor), options, factory)?;
+            Listener { address: bound, backend: Backend::Dialled(hub) }
+        }
     };
-    tracing::debug!(target: "ipc", address, "listening");
-    Ok(Listener { address: address.to_owned(), path, inode, stopping, socket, active, acceptor: Some(acceptor) })
+    tracing::debug!(target: "ipc", address = listener.address, "listening");
+    Ok(listener)
 }
 
-fn accept_loop<I: ?Sized + Interface>(
-    address: &str,
-    socket: &UnixListener,
-    stopping: &AtomicBool,
-    active: &Arc<(Mutex<usize>, Condvar)>,
+/// A hub that serves each connection with an object from `factory`.
+fn start_hub<I: ?Sized + Interface>(
+    address: String,
+    acceptor: Arc<dyn Acceptor>,
     options: ListenOptions,
-    factory: &Arc<dyn Fn() -> Box<I> + Send + Sync>,
-) {
-    let limit = options.max_connections.unwrap_or(usize::MAX).max(1);
-    loop {
-        {
-            // A client beyond the limit waits in the backlog, its handshake unanswered.
-            let (count, freed) = &**active;
-            let mut count = count.lock().unwrap_or_else(|p| p.into_inner());
-            while *count >= limit && !stopping.load(Ordering::Acquire) {
-                count = freed.wait(count).unwrap_or_else(|p| p.into_inner());
-            }
-        }
-        if stopping.load(Ordering::Acquire) {
-            return;
-        }
-        let stream = match socket.accept() {
-            Ok((stream, _)) => stream,
-            Err(_) if stopping.load(Ordering::Acquire) => return,
-            Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
-            Err(error) => {
-                tracing::warn!(target: "ipc", address, %error, "accept failed");
-                // Out of descriptors, say: do not spin.
-                thread::sleep(std::time::Duration::from_millis(50));
-                continue;
-            }
-        };
-        if stopping.load(Ordering::Acquire) {
-            let _ = stream.shutdown(Shutdown::Both);
-            return;
-        }
-        if let Err(refusal) = check_peer(&stream, &options.allowed_users) {
-            tracing::warn!(target: "ipc", address, %refusal, "refused a connection");
-            let _ = stream.shutdown(Shutdown::Both);
-            continue;
-        }
-        let slot = Slot::take(active);
-        let config = options.config.clone();
-        let factory = factory.clone();
-        let spawned = thread::Builder::new().name("ipc-serve".into()).spawn(move || {
-            let _slot = slot;
-            // The bootstrap object is made only once the handshake has succeeded.
-            let served = panic::catch_unwind(AssertUnwindSafe(|| serve_made::<I>(stream, config, || factory())));
-            match served {
-                Ok(Ok(())) => {}
-                Ok(Err(error)) => tracing::debug!(target: "ipc", %error, "connection ended"),
-                Err(_) => tracing::warn!(target: "ipc", "a connection's thread panicked"),
-            }
-        });
-        if let Err(error) = spawned {
-            tracing::error!(target: "ipc", address, %error, "could not start a thread for a connection");
-        }
-    }
-}
-
-/// Whether the peer's user may connect.
-fn check_peer(stream: &UnixStream, allowed: &AllowedUsers) -> Result<(), String> {
-    let wanted = match allowed {
-        AllowedUsers::Any => return Ok(()),
-        AllowedUsers::SameUser => vec![rustix::process::geteuid().as_raw()],
-        AllowedUsers::Only(uids) => uids.clone(),
+    factory: Arc<dyn Fn() -> Box<I> + Send + Sync>,
+) -> Result<Hub, Error> {
+    let config = options.config;
+    let hub_options = HubOptions {
+        address,
+        secret: options.secret,
+        handshake_timeout: config.handshake_timeout,
+        max_connections: options.max_connections.unwrap_or(usize::MAX).max(1),
     };
-    let uid = peer_uid(stream).map_err(|error| format!("cannot read the peer's credentials: {error}"))?;
-    if wanted.contains(&uid) { Ok(()) } else { Err(format!("user {uid} may not connect")) }
+    let handler: Handler = Box::new(move |control, entry| {
+        let transport = Box::new(DialTransport::server(control, entry.tickets.clone(), config.handshake_timeout));
+        // The bootstrap object is made only once the handshake has succeeded.
+        let served = panic::catch_unwind(AssertUnwindSafe(|| {
+            serve_made_then::<I>(transport, config.clone(), || factory(), |conn| entry.attach(conn))
+        }));
+        match served {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => tracing::debug!(target: "ipc", %error, "connection ended"),
+            Err(_) => tracing::warn!(target: "ipc", "a connection's thread panicked"),
+        }
+    });
+    Hub::start(acceptor, hub_options, handler)
 }
 
-/// The user id of the process at the other end of `stream`.
-#[cfg(any(target_os = "linux", target_os = "android"))]
-pub(crate) fn peer_uid(stream: &UnixStream) -> std::io::Result<u32> {
-    Ok(rustix::net::sockopt::socket_peercred(stream)?.uid.as_raw())
-}
-
-/// The user id of the process at the other end of `stream`.
-#[cfg(not(any(target_os = "linux", target_os = "android")))]
-pub(crate) fn peer_uid(stream: &UnixStream) -> std::io::Result<u32> {
-    use std::os::fd::AsRawFd;
-    let (mut uid, mut gid) = (0, 0);
-    // SAFETY: getpeereid writes two ids for a valid socket descriptor.
-    if unsafe { libc::getpeereid(stream.as_raw_fd(), &mut uid, &mut gid) } == 0 {
-        Ok(uid)
-    } else {
-        Err(std::io::Error::last_os_error())
-    }
-}
-
-/// Binds a socket at `path` that is never reachable with a wider mode than
-/// 0600: it is bound inside a new private directory, given its mode there,
-/// and hard-linked into place (which also refuses to replace anything that
-/// appeared at `path` meanwhile). Returns the socket and its inode.
-fn bind_private(path: &Path) -> std::io::Result<(UnixListener, u64)> {
-    static NEXT: AtomicU64 = AtomicU64::new(0);
-    let parent = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let private = parent.join(format!(".mp-{}-{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed)));
-    let bound = private.join("s");
-    if bound.as_os_str().len() > MAX_SOCKET_PATH {
-        return Err(std::io::Error::new(
-            std::io::ErrorKind::InvalidInput,
-            format!(
-                "the directory's path is too long to bind a socket beside it safely ({} bytes)",
-                bound.as_os_str().len()
-            ),
-        ));
-    }
-    DirBuilder::new().mode(0o700).create(&private)?;
-    let placed = (|| {
-        let socket = UnixListener::bind(&bound)?;
-        fs::set_permissions(&bound, fs::Permissions::from_mode(0o600))?;
-        fs::hard_link(&bound, path)?;
-        let inode = fs::symlink_metadata(path)?.ino();
-        Ok((socket, inode))
-    })();
-    let _ = fs::remove_file(&bound);
-    let _ = fs::remove_dir(&private);
-    placed
-}
-
-/// Connects to a process listening on `address` (`unix:PATH`) and returns a
-/// proxy for its bootstrap object. A missing or refusing socket is
-/// [`Error::Connect`] naming the address.
+/// Connects to a process listening on `address` and returns a proxy for its
+/// bootstrap object. A missing or refusing listener is [`Error::Connect`]
+/// naming the address. `tcp:` needs a secret: use [`connect_with`].
 pub fn connect<I: ?Sized + Interface>(address: &str) -> Result<Box<I>, Error> {
-    connect_with(address, Config::default())
+    connect_with(address, ConnectOptions::default())
 }
 
-/// [`connect`] with explicit [`Config`].
-pub fn connect_with<I: ?Sized + Interface>(address: &str, config: Config) -> Result<Box<I>, Error> {
-    let path = socket_path(address)?;
-    let stream = UnixStream::connect(&path)
-        .map_err(|error| Error::Connect { address: address.to_owned(), message: error.to_string() })?;
-    connect_stream_with::<I>(stream, config)
+/// [`connect`] with [`ConnectOptions`] (or just a [`Config`]). A listener
+/// that does not know the same secret closes the connection during the
+/// handshake, and this returns [`Error::Connect`].
+///
+/// ```no_run
+/// use multiprocess::{ipc_interface, ConnectOptions, Secret};
+///
+/// #[ipc_interface]
+/// pub trait Ping: Send + Sync {
+///     fn ping(&self) -> u32;
+/// }
+///
+/// let secret = Secret::from_file("/var/lib/node/ipc.cookie")?;
+/// let options = ConnectOptions { secret: Some(secret), ..Default::default() };
+/// let ping = multiprocess::connect_with::<dyn Ping>("tcp:127.0.0.1:8340", options)?;
+/// println!("{}", ping.ping());
+/// # Ok::<(), multiprocess::Error>(())
+/// ```
+pub fn connect_with<I: ?Sized + Interface>(address: &str, options: impl Into<ConnectOptions>) -> Result<Box<I>, Error> {
+    let ConnectOptions { config, secret } = options.into();
+    match parse(address)? {
+        #[cfg(unix)]
+        Address::Local(path) => {
+            crate::bootstrap::connect_transport::<I>(Box::new(unix::connect(address, Path::new(&path))?), config)
+        }
+        #[cfg(windows)]
+        Address::Local(name) => {
+            let path = crate::transport::windows::pipe_path(&name);
+            let dial = crate::transport::windows::PipeDial { path, timeout: config.handshake_timeout, server: None };
+            connect_dialled::<I>(Arc::new(dial), secret, config)
+        }
+        Address::Tcp(socket_address) => {
+            let Some(secret) = secret else {
+                return Err(Error::Address {
+                    address: address.to_owned(),
+                    message: "a TCP connection needs the listener's secret: set ConnectOptions::secret".into(),
+                });
+            };
+            let dial = TcpDial { address: socket_address, timeout: config.handshake_timeout };
+            connect_dialled::<I>(Arc::new(dial), Some(secret), config)
+        }
+    }
 }

@@ -249,25 +249,25 @@ impl<T: Import, E: ErrorValue> Import for Result<T, E> {
 
 #[cfg(test)]
 mod tests {
-    use std::{io::Write, net::Shutdown, os::unix::net::UnixStream, time::Duration};
+    use std::{io::Write, net::Shutdown, time::Duration};
 
     use super::*;
     use crate::{
         conn::Config,
         protocol::{self, FrameReader, Header},
-        transport::unix::UnixTransport,
+        transport::tcp::{loopback_pair, test_transport},
     };
 
     #[test]
     fn a_fn_once_callback_called_twice_is_an_error_not_a_crash() {
-        let (control, _peer_control) = UnixStream::pair().unwrap();
-        let conn = Conn::new(Box::new(UnixTransport::new(control)), Config::default(), false, None);
+        let (transport, _peer_control) = test_transport();
+        let conn = Conn::new(transport, Config::default(), false, None);
         static ONCE: crate::contract::MethodInfo = crate::contract::MethodInfo::callback("Test.once.callback");
         let once = crate::call::Callback::new_fn_once(&ONCE, |call| call.ret(crate::bounds::codec::<u32>(), &7));
         let mut ref_bytes = Vec::new();
         once.export(&mut Encoder::for_test(&conn, &mut ref_bytes)).unwrap();
         let id = conn.table().ids().max().unwrap();
-        let (ours, mut peer) = UnixStream::pair().unwrap();
+        let (ours, mut peer) = loopback_pair();
         peer.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
         let callback = 0;
         for call in [1, 2] {

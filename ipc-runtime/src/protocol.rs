@@ -54,6 +54,7 @@ impl Header {
             Header::ReleaseLater { .. } => "ReleaseLater",
             Header::Refused { .. } => "Refused",
             Header::Goodbye => "Goodbye",
+            Header::DialRequest { .. } => "DialRequest",
         }
     }
 }
@@ -100,6 +101,13 @@ pub(crate) enum Header {
         error: Error,
     },
     Goodbye,
+    /// On transports whose channels are dialled (TCP, named pipes): the
+    /// server asks its client to dial a channel for the server's thread
+    /// `name`, presenting `ticket`.
+    DialRequest {
+        ticket: u64,
+        name: String,
+    },
 }
 
 /// Size of the frame prefix: the total length, then the inline length.

@@ -273,25 +273,117 @@ impl Lab for LocalLab {
     }
 }
 
-/// Which side of a process boundary the `Lab` lives on.
+/// Which side of a process boundary the `Lab` lives on, and what carries its calls.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
-    /// Both ends of a socketpair in this process.
+    /// Both ends of a socketpair (a named pipe on Windows) in this process.
     Pair,
     /// A child process.
     Process,
+    /// A TCP listener in this process, and a connection to it.
+    Tcp,
+    /// A child process that listens on TCP, and a connection to it.
+    TcpProcess,
+}
+
+impl Mode {
+    /// Whether the `Lab` runs in another process.
+    pub fn in_child(self) -> bool {
+        matches!(self, Mode::Process | Mode::TcpProcess)
+    }
 }
 
 pub enum Remote {
     Pair(Box<dyn Lab>),
     Process(multiprocess::Spawned<dyn Lab>),
+    Tcp(Box<dyn Lab>, multiprocess::Listener),
+    TcpProcess(TcpChild),
+}
+
+/// A child serving a `Lab` on a TCP port, and our connection to it.
+pub struct TcpChild {
+    lab: Option<Box<dyn Lab>>,
+    child: std::process::Child,
+    dir: std::path::PathBuf,
+}
+
+impl Drop for TcpChild {
+    fn drop(&mut self) {
+        // The child serves one connection and exits once it ends.
+        self.lab = None;
+        let deadline = Instant::now() + BOUND;
+        while self.child.try_wait().ok().flatten().is_none() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Set in the environment of a child that should serve a `Lab` over TCP: the
+/// path of the cookie it writes its secret to.
+pub const TCP_CHILD: &str = "MULTIPROCESS_TEST_TCP_COOKIE";
+
+/// In a child: listens on a loopback port with a new secret written to
+/// `cookie`, prints the address, serves one connection and returns when it ends.
+pub fn serve_lab_over_tcp(cookie: &std::path::Path) {
+    let secret = multiprocess::Secret::generate().expect("a secret");
+    secret.write_to(cookie).expect("write the cookie");
+    let options = multiprocess::ListenOptions { secret: Some(secret), max_connections: Some(1), ..Default::default() };
+    // Counted once the connection is counted; a connection may come and
+    // go between two looks at `connections()`, never between two at this.
+    let made = Arc::new(AtomicU64::new(0));
+    let count = made.clone();
+    let listener = multiprocess::listen_with::<dyn Lab>("tcp:127.0.0.1:0", options, move || {
+        count.fetch_add(1, Ordering::SeqCst);
+        Box::new(LocalLab::default())
+    })
+    .expect("listen");
+    println!("listening {}", listener.address());
+    let deadline = Instant::now() + BOUND * 3;
+    while made.load(Ordering::SeqCst) == 0 {
+        assert!(Instant::now() < deadline, "nobody connected");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    while listener.connections() > 0 {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+fn tcp_child() -> TcpChild {
+    use std::io::BufRead;
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let dir = std::env::temp_dir().join(format!(
+        "mp-tcp-child-{}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    let cookie = dir.join("ipc.cookie");
+    let mut child =
+        child_command().env(TCP_CHILD, &cookie).stdout(std::process::Stdio::piped()).spawn().expect("start the child");
+    let stdout = child.stdout.take().unwrap();
+    let (sender, receiver) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let address = std::io::BufReader::new(stdout)
+            .lines()
+            .find_map(|line| line.ok()?.strip_prefix("listening ").map(str::to_owned));
+        let _ = sender.send(address);
+    });
+    let address = receiver.recv_timeout(BOUND).ok().flatten().expect("the child says where it listens");
+    let secret = multiprocess::Secret::from_file(&cookie).expect("the child's cookie");
+    let options = multiprocess::ConnectOptions { secret: Some(secret), ..Default::default() };
+    let lab = multiprocess::connect_with::<dyn Lab>(&address, options).expect("connect to the child");
+    TcpChild { lab: Some(lab), child, dir }
 }
 
 impl Remote {
     pub fn lab(&self) -> &(dyn Lab + 'static) {
         match self {
-            Remote::Pair(lab) => &**lab,
+            Remote::Pair(lab) | Remote::Tcp(lab, _) => &**lab,
             Remote::Process(spawned) => spawned.remote(),
+            Remote::TcpProcess(child) => child.lab.as_deref().expect("present until drop"),
         }
     }
 
@@ -299,10 +391,23 @@ impl Remote {
         multiprocess::connection_of(self.lab()).expect("a proxy")
     }
 
+    /// The `Lab` alone. A TCP listener in this process stops taking new
+    /// connections but serves this one on; a TCP child is left to exit when
+    /// the connection ends.
     pub fn into_lab(self) -> Box<dyn Lab> {
         match self {
-            Remote::Pair(lab) => lab,
+            Remote::Pair(lab) | Remote::Tcp(lab, _) => lab,
             Remote::Process(spawned) => spawned.into_remote(),
+            Remote::TcpProcess(mut child) => {
+                let lab = child.lab.take().expect("present until drop");
+                let connection = multiprocess::connection_of(&*lab).expect("a proxy");
+                // Reaped once the connection ends (or the test has long finished).
+                std::thread::spawn(move || {
+                    connection.wait_closed(BOUND * 6);
+                    drop(child);
+                });
+                lab
+            }
         }
     }
 }
@@ -324,12 +429,27 @@ pub fn remote(mode: Mode) -> Remote {
         Mode::Process => {
             Remote::Process(multiprocess::spawn_process::<dyn Lab>(child_command()).expect("spawn the child"))
         }
+        Mode::Tcp => {
+            let secret = multiprocess::Secret::generate().expect("a secret");
+            let options = multiprocess::ListenOptions { secret: Some(secret.clone()), ..Default::default() };
+            let listener =
+                multiprocess::listen_with::<dyn Lab>("tcp:127.0.0.1:0", options, || Box::new(LocalLab::default()))
+                    .expect("listen");
+            let options = multiprocess::ConnectOptions { secret: Some(secret), ..Default::default() };
+            let lab = multiprocess::connect_with::<dyn Lab>(listener.address(), options).expect("connect");
+            Remote::Tcp(lab, listener)
+        }
+        Mode::TcpProcess => Remote::TcpProcess(tcp_child()),
     }
 }
 
-/// Runs `test` once over `pair()` and once across a child process.
-pub fn both_modes(test: impl Fn(Mode, Remote)) {
-    for mode in [Mode::Pair, Mode::Process] {
+/// Every way a `Lab` can be reached.
+pub const MODES: [Mode; 4] = [Mode::Pair, Mode::Process, Mode::Tcp, Mode::TcpProcess];
+
+/// Runs `test` over `pair()`, across a child process, over TCP in this
+/// process and over TCP to a child.
+pub fn every_mode(test: impl Fn(Mode, Remote)) {
+    for mode in MODES {
         test(mode, remote(mode));
     }
 }
@@ -351,6 +471,10 @@ macro_rules! child_entry {
     () => {
         #[test]
         fn child_entry() {
+            if let Some(cookie) = std::env::var_os(common::TCP_CHILD) {
+                common::serve_lab_over_tcp(std::path::Path::new(&cookie));
+                std::process::exit(0);
+            }
             let spawned = std::env::var_os(multiprocess::FD_VARIABLE).is_some();
             common::STARTUP_FDS.get_or_init(common::open_fds);
             match multiprocess::serve_process::<dyn common::Lab>(Box::new(common::LocalLab::default())) {

@@ -3,7 +3,14 @@
 //! and opens a channel for each calling thread.
 //!
 //! Everything above this module speaks frames over `dyn Stream`; only the
-//! files below it name sockets, pipes or descriptors.
+//! files below it name sockets, pipes or descriptors:
+//!
+//! - `unix`: a socketpair per connection, and a channel is a socketpair whose
+//!   other end travels with its `NewThread` frame (SCM_RIGHTS);
+//! - `dial`: transports that cannot pass descriptors, where a channel is a
+//!   new connection to the listener presenting the connection's token;
+//! - `tcp` and `windows` (named pipes): the streams those dial;
+//! - `noise`: encryption and mutual authentication for dialled streams.
 
 use std::{
     fmt,
@@ -17,7 +24,13 @@ use crate::{
     protocol::{InFrame, Source},
 };
 
+pub(crate) mod dial;
+pub(crate) mod noise;
+pub(crate) mod tcp;
+#[cfg(unix)]
 pub(crate) mod unix;
+#[cfg(windows)]
+pub(crate) mod windows;
 
 /// A duplex byte stream to the peer.
 ///
@@ -80,11 +93,14 @@ pub(crate) const MAX_CONTROL_FRAME: usize = 64 << 10;
 
 /// How one connection reaches its peer.
 pub(crate) trait Transport: Send + Sync + 'static {
+    /// The control stream, on which the handshake runs.
+    fn control(&self) -> &dyn Stream;
     /// Writes one whole control frame; concurrent writers are serialised.
     fn send_control(&self, frame: &[u8]) -> Result<(), Error>;
-    /// Opens a channel for the calling thread. `announce` is the `NewThread`
-    /// frame that tells the peer to start a partner thread for it.
-    fn open_channel(&self, announce: &[u8]) -> Result<Arc<dyn Stream>, Error>;
+    /// Opens a channel for the calling thread, named `name`. `announce` is the
+    /// `NewThread` frame that tells the peer to start a partner thread for
+    /// it, for transports that announce channels on the control stream.
+    fn open_channel(&self, name: &str, announce: &[u8]) -> Result<Arc<dyn Stream>, Error>;
     /// Reads the next control frame; `Ok(None)` is a clean end of stream.
     /// Once a frame has begun, it must arrive within `frame_timeout`.
     fn read_control(&self, frame_timeout: Duration) -> Result<Option<ControlFrame>, Error>;

@@ -24,16 +24,42 @@ use crate::{
     protocol::{self, InFrame, Source},
 };
 
+/// How every write goes out: a peer that has gone away must not raise
+/// SIGPIPE in a process that did not ignore it. Apple systems have no
+/// `MSG_NOSIGNAL`; their sockets get `SO_NOSIGPIPE` instead ([`prepare`]).
+#[cfg(not(target_vendor = "apple"))]
+const SEND: SendFlags = SendFlags::NOSIGNAL;
+#[cfg(target_vendor = "apple")]
+const SEND: SendFlags = SendFlags::empty();
+
+/// How descriptors are received: close-on-exec from the first moment where
+/// the system can do that (Linux); elsewhere [`prepare`] sets the flag just
+/// after, which leaves a window in which another thread's fork and exec
+/// could inherit it.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+const RECEIVE: RecvFlags = RecvFlags::CMSG_CLOEXEC;
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+const RECEIVE: RecvFlags = RecvFlags::empty();
+
+/// Readies a socket of ours for use: see [`SEND`] and [`RECEIVE`].
+pub(crate) fn prepare(socket: &UnixStream) -> io::Result<()> {
+    #[cfg(target_vendor = "apple")]
+    rustix::net::sockopt::set_socket_nosigpipe(socket, true)?;
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    rustix::io::fcntl_setfd(socket, rustix::io::FdFlags::CLOEXEC)?;
+    let _ = socket;
+    Ok(())
+}
+
 impl Stream for UnixStream {
     fn read(&self, buf: &mut [u8]) -> io::Result<usize> {
         <&UnixStream as Read>::read(&mut &*self, buf)
     }
 
     fn write_vectored(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
-        // Not `writev`: a peer that has gone away must not raise SIGPIPE in a
-        // process that did not ignore it.
+        // Not `writev`: see SEND.
         let mut no_ancillary = SendAncillaryBuffer::default();
-        rustix::net::sendmsg(self, bufs, &mut no_ancillary, SendFlags::NOSIGNAL).map_err(io::Error::from)
+        rustix::net::sendmsg(self, bufs, &mut no_ancillary, SEND).map_err(io::Error::from)
     }
 
     fn shutdown(&self) {
@@ -67,6 +93,9 @@ pub(crate) struct UnixTransport {
 impl UnixTransport {
     /// Wraps a control socket whose handshake is done.
     pub(crate) fn new(control: UnixStream) -> UnixTransport {
+        if let Err(error) = prepare(&control) {
+            tracing::warn!(target: "ipc", %error, "could not ready the control socket");
+        }
         UnixTransport { control, write: Mutex::new(()), read: Mutex::new(()) }
     }
 
@@ -82,7 +111,7 @@ impl UnixTransport {
                 &self.control,
                 &mut [IoSliceMut::new(&mut buf[filled..])],
                 &mut ancillary,
-                RecvFlags::CMSG_CLOEXEC,
+                RECEIVE,
             );
             let received = match received {
                 Ok(received) => received,
@@ -145,13 +174,18 @@ impl Deadline {
 }
 
 impl Transport for UnixTransport {
+    fn control(&self) -> &dyn Stream {
+        &self.control
+    }
+
     fn send_control(&self, frame: &[u8]) -> Result<(), Error> {
         let _write = self.write.lock().unwrap_or_else(|p| p.into_inner());
         (&self.control).write_all(frame).map_err(protocol::io_to_error)
     }
 
-    fn open_channel(&self, announce: &[u8]) -> Result<Arc<dyn Stream>, Error> {
+    fn open_channel(&self, _name: &str, announce: &[u8]) -> Result<Arc<dyn Stream>, Error> {
         let (ours, theirs) = UnixStream::pair()?;
+        prepare(&ours)?;
         let _write = self.write.lock().unwrap_or_else(|p| p.into_inner());
         send_with_fd(&self.control, announce, &OwnedFd::from(theirs))?;
         Ok(Arc::new(ours))
@@ -196,8 +230,9 @@ impl Transport for UnixTransport {
             // Only a socket can be a channel; anything else is closed here.
             let is_socket = rustix::fs::fstat(&fd)
                 .is_ok_and(|stat| rustix::fs::FileType::from_raw_mode(stat.st_mode) == rustix::fs::FileType::Socket);
-            if is_socket {
-                channels.push(Arc::new(UnixStream::from(fd)));
+            let channel = UnixStream::from(fd);
+            if is_socket && prepare(&channel).is_ok() {
+                channels.push(Arc::new(channel));
             } else {
                 tracing::warn!(target: "ipc", "closed a descriptor the peer sent that is not a socket");
             }
@@ -216,7 +251,7 @@ fn send_with_fd(stream: &UnixStream, frame: &[u8], fd: &OwnedFd) -> Result<(), E
     let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(1))];
     let mut control = SendAncillaryBuffer::new(&mut space);
     control.push(SendAncillaryMessage::ScmRights(&fds));
-    let sent = rustix::net::sendmsg(stream, &[IoSlice::new(frame)], &mut control, SendFlags::NOSIGNAL)
+    let sent = rustix::net::sendmsg(stream, &[IoSlice::new(frame)], &mut control, SEND)
         .map_err(|e| protocol::io_to_error(e.into()))?;
     // The descriptor travels with the first byte; the rest of the frame may follow separately.
     (&*stream).write_all(&frame[sent..]).map_err(protocol::io_to_error)
