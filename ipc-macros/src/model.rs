@@ -114,6 +114,8 @@ pub(crate) struct Callback {
     pub(crate) flavor: Flavor,
     pub(crate) inputs: Vec<Flow>,
     pub(crate) output: Option<Box<Flow>>,
+    /// `E` of an output `Result<T, E>`: a transport failure returns `Err(E::from(error))`.
+    pub(crate) error: Option<Box<Type>>,
 }
 
 /// Collects errors so that one expansion reports every problem at once.
@@ -538,5 +540,12 @@ fn callback(ty: &Type) -> syn::Result<Option<Callback>> {
             flow => Some(Box::new(flow)),
         },
     };
-    Ok(Some(Callback { ty: ty.clone(), container, flavor, inputs, output }))
+    let error = match &args.output {
+        ReturnType::Type(_, output) => match generic_args(output, "Result").as_deref() {
+            Some([_, err]) => Some(Box::new((*err).clone())),
+            _ => None,
+        },
+        ReturnType::Default => None,
+    };
+    Ok(Some(Callback { ty: ty.clone(), container, flavor, inputs, output, error }))
 }

@@ -100,6 +100,9 @@ pub struct ConnectionStats {
     pub partner_threads: usize,
 }
 
+/// Work to do once a connection has closed.
+pub(crate) type Closer = Box<dyn FnOnce() + Send>;
+
 /// The object id the bootstrap object has on every connection.
 pub(crate) const BOOTSTRAP: u64 = 0;
 
@@ -186,7 +189,9 @@ pub(crate) struct Conn {
     /// `FORKS` when the connection was made.
     generation: u64,
     /// Run once the connection has closed, off the reader thread.
-    closers: Mutex<Vec<Box<dyn FnOnce() + Send>>>,
+    /// Run once the connection has closed, in registration order; ids allow removal.
+    closers: Mutex<Vec<(u64, Closer)>>,
+    next_closer: AtomicU64,
     /// Objects released without waiting (`ReleaseLater`), dropped in order by one thread.
     dropper: Mutex<Option<mpsc::Sender<Arc<dyn Target>>>>,
     pub(crate) config: Config,
@@ -223,6 +228,7 @@ impl Conn {
             held: AtomicUsize::new(0),
             generation: FORKS.load(Ordering::SeqCst),
             closers: Mutex::new(Vec::new()),
+            next_closer: AtomicU64::new(0),
             dropper: Mutex::new(None),
             config,
             peer,
@@ -381,7 +387,7 @@ impl Conn {
                     tracing::warn!(target: "ipc", conn = id, "an object's Drop panicked while its connection closed");
                 }
             }
-            for closer in closers {
+            for (_, closer) in closers {
                 if panic::catch_unwind(AssertUnwindSafe(closer)).is_err() {
                     tracing::warn!(target: "ipc", conn = id, "a closing action panicked");
                 }
@@ -398,15 +404,31 @@ impl Conn {
         }
     }
 
-    /// Runs `closer` once the connection has closed (at once if it has).
-    pub(crate) fn on_close(&self, closer: Box<dyn FnOnce() + Send>) {
+    /// Runs `closer` once the connection has closed (at once, on this
+    /// thread, if it has), and returns an id that [`Conn::remove_closer`] takes.
+    pub(crate) fn on_close(&self, closer: Closer) -> u64 {
+        let id = self.next_closer.fetch_add(1, Ordering::Relaxed);
         let mut closers = self.closers.lock().unwrap_or_else(|p| p.into_inner());
         if self.is_closed() {
             drop(closers);
             closer();
         } else {
-            closers.push(closer);
+            closers.push((id, closer));
         }
+        id
+    }
+
+    /// Forgets a closer that has not run; `false` if it ran or is running.
+    pub(crate) fn remove_closer(&self, id: u64) -> bool {
+        let mut closers = self.closers.lock().unwrap_or_else(|p| p.into_inner());
+        let before = closers.len();
+        closers.retain(|(closer, _)| *closer != id);
+        closers.len() != before
+    }
+
+    /// Why the connection closed, once it has.
+    pub(crate) fn outcome(&self) -> Option<Result<(), Error>> {
+        self.outcome.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     pub(crate) fn wait_closed(&self, timeout: Option<Duration>) -> Option<Result<(), Error>> {
@@ -485,4 +507,85 @@ impl Connection {
     pub fn wait_closed(&self, timeout: Duration) -> Option<Result<(), Error>> {
         self.inner.wait_closed(Some(timeout))
     }
+
+    /// Runs `callback` once the connection closes, for whatever reason, with
+    /// why it closed: `Ok(())` when either side closed it or the peer went
+    /// away (exited, or was killed: the end of its stream), or the error
+    /// that ended it (a protocol violation, a stalled frame). It runs after every object exported to the peer has been dropped,
+    /// on the thread that closed the connection (never one that reads a
+    /// socket); if the connection has already closed, it runs at once, on
+    /// this thread. A panic in it is caught and logged.
+    ///
+    /// Keep the returned [`DisconnectHook`] to take the callback back with
+    /// [`remove_on_disconnect`](Connection::remove_on_disconnect); dropping it
+    /// leaves the callback in place.
+    ///
+    /// ```
+    /// use std::sync::mpsc;
+    /// # use multiprocess::ipc_interface;
+    /// # #[ipc_interface]
+    /// # pub trait Ping: Send + Sync { fn ping(&self) -> u32; }
+    /// # struct Local;
+    /// # impl Ping for Local { fn ping(&self) -> u32 { 7 } }
+    ///
+    /// let ping = multiprocess::pair::<dyn Ping>(Box::new(Local))?;
+    /// let connection = multiprocess::connection_of(&*ping).expect("a proxy");
+    /// let (tell, told) = mpsc::channel();
+    /// connection.on_disconnect(move |why| tell.send(why.is_ok()).unwrap());
+    /// let unwanted = connection.on_disconnect(|_| panic!("removed before the close"));
+    /// assert!(connection.remove_on_disconnect(unwanted));
+    /// connection.close();
+    /// assert_eq!(told.recv(), Ok(true));
+    /// # Ok::<(), multiprocess::Error>(())
+    /// ```
+    pub fn on_disconnect(&self, callback: impl FnOnce(Result<(), Error>) + Send + 'static) -> DisconnectHook {
+        let weak = Arc::downgrade(&self.inner);
+        let id = self.inner.on_close(Box::new(move || {
+            let outcome = weak.upgrade().and_then(|conn| conn.outcome()).unwrap_or(Ok(()));
+            callback(outcome);
+        }));
+        DisconnectHook { conn: self.inner.id, id }
+    }
+
+    /// Takes back a callback given to [`on_disconnect`](Connection::on_disconnect).
+    /// Returns `true` if it was removed before it ran; `false` if it has run
+    /// (or is running), or belongs to another connection.
+    ///
+    /// ```
+    /// # use multiprocess::ipc_interface;
+    /// # #[ipc_interface]
+    /// # pub trait Ping: Send + Sync { fn ping(&self) -> u32; }
+    /// # struct Local;
+    /// # impl Ping for Local { fn ping(&self) -> u32 { 7 } }
+    /// let ping = multiprocess::pair::<dyn Ping>(Box::new(Local))?;
+    /// let connection = multiprocess::connection_of(&*ping).expect("a proxy");
+    /// let hook = connection.on_disconnect(|_| {});
+    /// assert!(connection.remove_on_disconnect(hook));
+    /// assert!(!connection.remove_on_disconnect(hook), "only once");
+    /// # Ok::<(), multiprocess::Error>(())
+    /// ```
+    pub fn remove_on_disconnect(&self, hook: DisconnectHook) -> bool {
+        hook.conn == self.inner.id && self.inner.remove_closer(hook.id)
+    }
+}
+
+/// Names a callback registered with [`Connection::on_disconnect`], so that it
+/// can be removed. Dropping it leaves the callback in place.
+///
+/// ```
+/// # use multiprocess::ipc_interface;
+/// # #[ipc_interface]
+/// # pub trait Ping: Send + Sync { fn ping(&self) -> u32; }
+/// # struct Local;
+/// # impl Ping for Local { fn ping(&self) -> u32 { 7 } }
+/// let ping = multiprocess::pair::<dyn Ping>(Box::new(Local))?;
+/// let connection = multiprocess::connection_of(&*ping).expect("a proxy");
+/// let hook: multiprocess::DisconnectHook = connection.on_disconnect(|why| println!("closed: {why:?}"));
+/// connection.remove_on_disconnect(hook);
+/// # Ok::<(), multiprocess::Error>(())
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DisconnectHook {
+    conn: u64,
+    id: u64,
 }

@@ -40,14 +40,31 @@ mod transport;
 pub use bootstrap::{connect_stream, connect_stream_with, serve_stream, serve_stream_with};
 pub use bootstrap::{pair, pair_with};
 pub use bounds::{ErrorValue, Value};
-pub use conn::{Config, Connection, ConnectionStats};
+pub use conn::{Config, Connection, ConnectionStats, DisconnectHook};
 pub use contract::WireName;
 pub use engine::current_connection;
 pub use error::Error;
 pub use interface::{Interface, call_timeout, connection_of, set_call_timeout};
-pub use listener::{AllowedUsers, ConnectOptions, ListenOptions, Listener, connect, connect_with, listen, listen_with};
-pub use process::{FD_VARIABLE, Spawned, serve_process, spawn_process, spawn_process_with};
+pub use listener::{
+    AllowedUsers, ConnectOptions, ListenOptions, Listener, Stopper, connect, connect_with, listen, listen_with,
+};
+#[cfg(unix)]
+pub use listener::{activated_sockets, listen_socket};
+pub use process::{
+    DEPTH_VARIABLE, FD_VARIABLE, MAX_SPAWN_DEPTH, Spawned, is_child, serve_if_child, serve_process, spawn_process,
+    spawn_process_with,
+};
 pub use protocol::PROTOCOL_VERSION;
+
+/// The version of this library, as published (`major.minor.patch`). Two
+/// processes need not run the same one: what they must share is
+/// [`PROTOCOL_VERSION`] and the contracts of the interfaces they use.
+///
+/// ```
+/// let (major, _) = multiprocess::VERSION.split_once('.').expect("semver");
+/// assert!(major.parse::<u32>().is_ok());
+/// ```
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 pub use proxy::ProxyCore;
 pub use secret::Secret;
 

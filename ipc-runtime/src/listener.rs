@@ -21,11 +21,10 @@ use std::{
     net::SocketAddr,
     panic::{self, AssertUnwindSafe},
     path::Path,
-    sync::Arc,
+    path::PathBuf,
+    sync::{Arc, Condvar, Mutex},
+    time::Duration,
 };
-
-#[cfg(unix)]
-use std::path::PathBuf;
 
 use crate::{
     Error, Interface,
@@ -160,7 +159,80 @@ fn parse(address: &str) -> Result<Address, Error> {
 /// those until the last connection ends, and only then closes the port.
 pub struct Listener {
     address: String,
-    backend: Backend,
+    path: Option<PathBuf>,
+    /// `None` once stopped.
+    backend: Arc<Mutex<Option<Backend>>>,
+    stopped: Arc<Stopped>,
+}
+
+/// Whether a listener has stopped, with a condition to wait on.
+#[derive(Default)]
+struct Stopped {
+    flag: Mutex<bool>,
+    signal: Condvar,
+}
+
+impl Stopped {
+    fn set(&self) {
+        *self.flag.lock().unwrap_or_else(|p| p.into_inner()) = true;
+        self.signal.notify_all();
+    }
+
+    fn wait(&self, timeout: Option<Duration>) -> bool {
+        let flag = self.flag.lock().unwrap_or_else(|p| p.into_inner());
+        match timeout {
+            None => *self.signal.wait_while(flag, |stopped| !*stopped).unwrap_or_else(|p| p.into_inner()),
+            Some(timeout) => {
+                *self.signal.wait_timeout_while(flag, timeout, |stopped| !*stopped).unwrap_or_else(|p| p.into_inner()).0
+            }
+        }
+    }
+}
+
+/// Stops a [`Listener`] from another thread (a signal handler's, say).
+///
+/// ```
+/// # use multiprocess::ipc_interface;
+/// # #[ipc_interface]
+/// # pub trait Ping: Send + Sync { fn ping(&self) -> u32; }
+/// # struct Local;
+/// # impl Ping for Local { fn ping(&self) -> u32 { 7 } }
+/// let options = multiprocess::ListenOptions { secret: Some(multiprocess::Secret::generate()?), ..Default::default() };
+/// let listener = multiprocess::listen_with::<dyn Ping>("tcp:127.0.0.1:0", options, || Box::new(Local))?;
+/// let stopper = listener.stopper();
+/// std::thread::spawn(move || stopper.stop());
+/// listener.wait(); // returns once the other thread has stopped it
+/// # Ok::<(), multiprocess::Error>(())
+/// ```
+#[derive(Clone)]
+pub struct Stopper {
+    listener: std::sync::Weak<Mutex<Option<Backend>>>,
+    stopped: Arc<Stopped>,
+}
+
+impl fmt::Debug for Stopper {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Stopper")
+            .field("stopped", &*self.stopped.flag.lock().unwrap_or_else(|p| p.into_inner()))
+            .finish()
+    }
+}
+
+impl Stopper {
+    /// Stops the listener, as [`Listener::stop`] does; nothing if it has
+    /// stopped or been dropped.
+    pub fn stop(&self) {
+        if let Some(backend) = self.listener.upgrade() {
+            stop(&backend, &self.stopped);
+        }
+    }
+}
+
+fn stop(backend: &Mutex<Option<Backend>>, stopped: &Stopped) {
+    let backend = backend.lock().unwrap_or_else(|p| p.into_inner()).take();
+    // Dropping the backend stops accepting (and removes a socket file).
+    drop(backend);
+    stopped.set();
 }
 
 enum Backend {
@@ -175,7 +247,120 @@ impl fmt::Debug for Listener {
     }
 }
 
+impl Drop for Listener {
+    fn drop(&mut self) {
+        stop(&self.backend, &self.stopped);
+    }
+}
+
 impl Listener {
+    fn new(address: String, backend: Backend) -> Listener {
+        let path = match &backend {
+            #[cfg(unix)]
+            Backend::Unix(listening) => listening.path().map(Path::to_path_buf),
+            Backend::Dialled(_) => None,
+        };
+        Listener { address, path, backend: Arc::new(Mutex::new(Some(backend))), stopped: Arc::default() }
+    }
+
+    /// Stops listening, as dropping the listener does (see [`Listener`]), and
+    /// wakes every thread in [`wait`](Listener::wait). Connections already
+    /// made carry on.
+    ///
+    /// ```
+    /// # use multiprocess::ipc_interface;
+    /// # #[ipc_interface]
+    /// # pub trait Ping: Send + Sync { fn ping(&self) -> u32; }
+    /// # struct Local;
+    /// # impl Ping for Local { fn ping(&self) -> u32 { 7 } }
+    /// let dir = std::env::temp_dir().join(format!("multiprocess-doc-stop-{}", std::process::id()));
+    /// let address = format!("unix:{}", dir.join("ping.sock").display());
+    /// let listener = multiprocess::listen::<dyn Ping>(&address, || Box::new(Local))?;
+    /// listener.stop();
+    /// assert!(listener.is_stopped());
+    /// assert!(multiprocess::connect::<dyn Ping>(&address).is_err());
+    /// # std::fs::remove_dir(&dir).ok();
+    /// # Ok::<(), multiprocess::Error>(())
+    /// ```
+    pub fn stop(&self) {
+        stop(&self.backend, &self.stopped);
+    }
+
+    /// Whether the listener has stopped.
+    ///
+    /// ```
+    /// # use multiprocess::ipc_interface;
+    /// # #[ipc_interface]
+    /// # pub trait Ping: Send + Sync { fn ping(&self) -> u32; }
+    /// # struct Local;
+    /// # impl Ping for Local { fn ping(&self) -> u32 { 7 } }
+    /// let options = multiprocess::ListenOptions { secret: Some(multiprocess::Secret::generate()?), ..Default::default() };
+    /// let listener = multiprocess::listen_with::<dyn Ping>("tcp:127.0.0.1:0", options, || Box::new(Local))?;
+    /// assert!(!listener.is_stopped());
+    /// listener.stop();
+    /// assert!(listener.is_stopped());
+    /// # Ok::<(), multiprocess::Error>(())
+    /// ```
+    pub fn is_stopped(&self) -> bool {
+        *self.stopped.flag.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// A handle that stops this listener from another thread.
+    ///
+    /// ```
+    /// # use multiprocess::ipc_interface;
+    /// # #[ipc_interface]
+    /// # pub trait Ping: Send + Sync { fn ping(&self) -> u32; }
+    /// # struct Local;
+    /// # impl Ping for Local { fn ping(&self) -> u32 { 7 } }
+    /// let options = multiprocess::ListenOptions { secret: Some(multiprocess::Secret::generate()?), ..Default::default() };
+    /// let listener = multiprocess::listen_with::<dyn Ping>("tcp:127.0.0.1:0", options, || Box::new(Local))?;
+    /// listener.stopper().stop();
+    /// assert!(listener.is_stopped());
+    /// # Ok::<(), multiprocess::Error>(())
+    /// ```
+    pub fn stopper(&self) -> Stopper {
+        Stopper { listener: Arc::downgrade(&self.backend), stopped: self.stopped.clone() }
+    }
+
+    /// Blocks until the listener stops: [`stop`](Listener::stop) on another
+    /// thread, or a [`Stopper`]. A server's main thread serves this way:
+    ///
+    /// ```no_run
+    /// # use multiprocess::ipc_interface;
+    /// # #[ipc_interface]
+    /// # pub trait Ping: Send + Sync { fn ping(&self) -> u32; }
+    /// # struct Local;
+    /// # impl Ping for Local { fn ping(&self) -> u32 { 7 } }
+    /// let listener = multiprocess::listen::<dyn Ping>("unix:/tmp/ping/ping.sock", || Box::new(Local))?;
+    /// let stopper = listener.stopper();
+    /// // For example from a SIGINT/SIGTERM handler (the `ctrlc` crate's, say):
+    /// std::thread::spawn(move || stopper.stop());
+    /// listener.wait();
+    /// # Ok::<(), multiprocess::Error>(())
+    /// ```
+    pub fn wait(&self) {
+        self.stopped.wait(None);
+    }
+
+    /// [`wait`](Listener::wait) for at most `timeout`; `true` if the listener has stopped.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// # use multiprocess::ipc_interface;
+    /// # #[ipc_interface]
+    /// # pub trait Ping: Send + Sync { fn ping(&self) -> u32; }
+    /// # struct Local;
+    /// # impl Ping for Local { fn ping(&self) -> u32 { 7 } }
+    /// let options = multiprocess::ListenOptions { secret: Some(multiprocess::Secret::generate()?), ..Default::default() };
+    /// let listener = multiprocess::listen_with::<dyn Ping>("tcp:127.0.0.1:0", options, || Box::new(Local))?;
+    /// assert!(!listener.wait_timeout(Duration::from_millis(10)));
+    /// # Ok::<(), multiprocess::Error>(())
+    /// ```
+    pub fn wait_timeout(&self, timeout: Duration) -> bool {
+        self.stopped.wait(Some(timeout))
+    }
+
     /// The address clients connect to: as given to [`listen`], except that
     /// for `tcp:` it is the bound address, with the port the system picked
     /// for port 0 (`tcp:127.0.0.1:40213`).
@@ -196,21 +381,20 @@ impl Listener {
         &self.address
     }
 
-    /// The socket file of a `unix:` listener on Unix; `None` otherwise.
+    /// The socket file of a `unix:` listener on Unix; `None` otherwise, and
+    /// for a socket handed to [`listen_socket`].
     pub fn path(&self) -> Option<&Path> {
-        match &self.backend {
-            #[cfg(unix)]
-            Backend::Unix(listening) => Some(listening.path()),
-            Backend::Dialled(_) => None,
-        }
+        self.path.as_deref()
     }
 
     /// How many connections are being served now.
+    /// Counts nothing once the listener has stopped.
     pub fn connections(&self) -> usize {
-        match &self.backend {
+        match &*self.backend.lock().unwrap_or_else(|p| p.into_inner()) {
             #[cfg(unix)]
-            Backend::Unix(listening) => listening.connections(),
-            Backend::Dialled(hub) => hub.connections(),
+            Some(Backend::Unix(listening)) => listening.connections(),
+            Some(Backend::Dialled(hub)) => hub.connections(),
+            None => 0,
         }
     }
 }
@@ -285,7 +469,7 @@ pub fn listen_with<I: ?Sized + Interface>(
         #[cfg(unix)]
         Address::Local(path) => {
             let listening = unix::listen::<I>(address, PathBuf::from(path), options, factory)?;
-            Listener { address: address.to_owned(), backend: Backend::Unix(listening) }
+            Listener::new(address.to_owned(), Backend::Unix(listening))
         }
         #[cfg(windows)]
         Address::Local(name) => {
@@ -296,7 +480,7 @@ pub fn listen_with<I: ?Sized + Interface>(
             let acceptor = crate::transport::windows::PipeAcceptor::bind(&path)
                 .map_err(|e| bad(format!("cannot listen: {e} (does another process listen there?)")))?;
             let hub = start_hub::<I>(address.to_owned(), Arc::new(acceptor), options, factory)?;
-            Listener { address: address.to_owned(), backend: Backend::Dialled(hub) }
+            Listener::new(address.to_owned(), Backend::Dialled(hub))
         }
         Address::Tcp(socket_address) => {
             if options.secret.is_none() {
@@ -313,11 +497,113 @@ pub fn listen_with<I: ?Sized + Interface>(
             let acceptor = TcpAcceptor::bind(socket_address).map_err(|e| bad(format!("cannot listen: {e}")))?;
             let bound = format!("tcp:{}", acceptor.local_addr()?);
             let hub = start_hub::<I>(bound.clone(), Arc::new(acceptor), options, factory)?;
-            Listener { address: bound, backend: Backend::Dialled(hub) }
+            Listener::new(bound, Backend::Dialled(hub))
         }
     };
     tracing::debug!(target: "ipc", address = listener.address, "listening");
     Ok(listener)
+}
+
+/// Serves connections accepted on `socket`, a socket that is already bound
+/// and listening: one inherited from a service manager (see
+/// [`activated_sockets`]) or made by the program itself. A Unix socket is
+/// served as a `unix:` listener (its file, if any, is left in place when the
+/// listener is dropped: it is not ours); a TCP socket as a `tcp:` one, which
+/// needs [`ListenOptions::secret`]. Anything else, or a socket that is not
+/// listening, is [`Error::Address`].
+///
+/// ```
+/// use std::os::unix::net::UnixListener;
+/// use multiprocess::ipc_interface;
+///
+/// #[ipc_interface]
+/// pub trait Ping: Send + Sync {
+///     fn ping(&self) -> u32;
+/// }
+/// struct Local;
+/// impl Ping for Local {
+///     fn ping(&self) -> u32 { 7 }
+/// }
+///
+/// let dir = std::env::temp_dir().join(format!("multiprocess-doc-socket-{}", std::process::id()));
+/// std::fs::create_dir_all(&dir)?;
+/// let path = dir.join("ping.sock");
+/// let socket = UnixListener::bind(&path)?;
+/// let listener = multiprocess::listen_socket::<dyn Ping>(socket.into(), Default::default(), || Box::new(Local))?;
+/// assert_eq!(listener.address(), format!("unix:{}", path.display()));
+/// let ping = multiprocess::connect::<dyn Ping>(listener.address())?;
+/// assert_eq!(ping.ping(), 7);
+/// # drop(ping);
+/// # drop(listener);
+/// # std::fs::remove_dir_all(&dir)?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[cfg(unix)]
+pub fn listen_socket<I: ?Sized + Interface>(
+    socket: std::os::fd::OwnedFd,
+    options: ListenOptions,
+    factory: impl Fn() -> Box<I> + Send + Sync + 'static,
+) -> Result<Listener, Error> {
+    use std::os::fd::AsRawFd;
+    let described = format!("fd:{}", socket.as_raw_fd());
+    let bad = |message: String| Error::Address { address: described.clone(), message };
+    let listening = rustix::net::sockopt::socket_acceptconn(&socket).map_err(|e| bad(format!("not a socket: {e}")))?;
+    if !listening {
+        return Err(bad("the socket is not listening: bind it and call listen first".into()));
+    }
+    let factory: Arc<dyn Fn() -> Box<I> + Send + Sync> = Arc::new(factory);
+    let local = rustix::net::getsockname(&socket).map_err(|e| bad(e.to_string()))?;
+    let listener = match local.address_family() {
+        rustix::net::AddressFamily::UNIX => {
+            let socket = std::os::unix::net::UnixListener::from(socket);
+            socket.set_nonblocking(false)?;
+            let address = match socket.local_addr().ok().as_ref().and_then(|a| a.as_pathname()) {
+                Some(path) => format!("unix:{}", path.display()),
+                None => described.clone(),
+            };
+            let listening = unix::start::<I>(&address, socket, None, options, factory)?;
+            Listener::new(address, Backend::Unix(listening))
+        }
+        rustix::net::AddressFamily::INET | rustix::net::AddressFamily::INET6 => {
+            if options.secret.is_none() {
+                return Err(bad("a TCP listener needs a secret: set ListenOptions::secret".into()));
+            }
+            let acceptor = TcpAcceptor::new(std::net::TcpListener::from(socket))?;
+            let bound = format!("tcp:{}", acceptor.local_addr()?);
+            let hub = start_hub::<I>(bound.clone(), Arc::new(acceptor), options, factory)?;
+            Listener::new(bound, Backend::Dialled(hub))
+        }
+        family => return Err(bad(format!("unsupported socket family {family:?}"))),
+    };
+    tracing::debug!(target: "ipc", address = listener.address, "listening on a given socket");
+    Ok(listener)
+}
+
+/// The listening sockets a service manager passed this process (systemd's
+/// socket activation: `LISTEN_FDS` descriptors from 3 up, meant for this
+/// process when `LISTEN_PID` is its pid), ready for [`listen_socket`].
+///
+/// The sockets are handed out once: later calls return none. Without
+/// activation, the list is empty. The `LISTEN_*` variables stay in the
+/// environment; children ignore them, as `LISTEN_PID` does not name them.
+///
+/// ```no_run
+/// # use multiprocess::ipc_interface;
+/// # #[ipc_interface]
+/// # pub trait Ping: Send + Sync { fn ping(&self) -> u32; }
+/// # struct Local;
+/// # impl Ping for Local { fn ping(&self) -> u32 { 7 } }
+/// let mut sockets = multiprocess::activated_sockets()?;
+/// let listener = match sockets.pop() {
+///     Some(socket) => multiprocess::listen_socket::<dyn Ping>(socket, Default::default(), || Box::new(Local))?,
+///     None => multiprocess::listen::<dyn Ping>("unix:/run/ping/ping.sock", || Box::new(Local))?,
+/// };
+/// listener.wait();
+/// # Ok::<(), multiprocess::Error>(())
+/// ```
+#[cfg(unix)]
+pub fn activated_sockets() -> Result<Vec<std::os::fd::OwnedFd>, Error> {
+    unix::activated_sockets()
 }
 
 /// A hub that serves each connection with an object from `factory`.

@@ -48,6 +48,15 @@ use windows as platform;
 /// socket and its parent's pid; on Windows `pipe:NAME:SECRET:PID`.
 pub const FD_VARIABLE: &str = "MULTIPROCESS_FD";
 
+/// The environment variable that counts how deep in a chain of
+/// [`spawn_process`] calls a process is: its parent's count plus one.
+pub const DEPTH_VARIABLE: &str = "MULTIPROCESS_SPAWN_DEPTH";
+
+/// [`spawn_process`] refuses to start a child this many levels down: a
+/// program that spawns itself instead of serving would otherwise fork until
+/// the machine gives out.
+pub const MAX_SPAWN_DEPTH: u32 = 16;
+
 /// How long dropping a [`Spawned`] waits for the child to exit on its own
 /// after the connection closes, before it kills it.
 const EXIT_GRACE: Duration = Duration::from_secs(5);
@@ -55,8 +64,23 @@ const EXIT_GRACE: Duration = Duration::from_secs(5);
 /// A child process started by [`spawn_process`], and the connection to it.
 ///
 /// Dropping it closes the connection (proxies from it turn dead), reaps the
-/// child, killing it if it does not exit within a few seconds, and logs its
-/// exit status.
+/// child, killing it if it does not exit within its
+/// [`exit_timeout`](Spawned::set_exit_timeout) (5 seconds unless set), and
+/// logs its exit status. The drop never waits longer than that.
+///
+/// ```no_run
+/// use std::{process::Command, time::Duration};
+/// # use multiprocess::ipc_interface;
+/// # #[ipc_interface]
+/// # pub trait Echo: Send + Sync { fn echo(&self, message: String) -> String; }
+///
+/// let mut child = multiprocess::spawn_process::<dyn Echo>(Command::new("./echo-child"))?;
+/// assert_eq!(child.remote().echo("hi".into()), "hi");
+/// child.set_exit_timeout(Duration::from_millis(200));
+/// let status = child.shutdown()?; // at most 200 ms, then SIGKILL
+/// println!("child exited: {status}");
+/// # Ok::<(), multiprocess::Error>(())
+/// ```
 pub struct Spawned<I: ?Sized + Interface> {
     remote: Option<Box<I>>,
     connection: Connection,
@@ -64,6 +88,7 @@ pub struct Spawned<I: ?Sized + Interface> {
     child: Mutex<Option<Child>>,
     pid: u32,
     program: String,
+    exit_timeout: Duration,
 }
 
 impl<I: ?Sized + Interface> fmt::Debug for Spawned<I> {
@@ -78,19 +103,85 @@ impl<I: ?Sized + Interface> fmt::Debug for Spawned<I> {
 
 impl<I: ?Sized + Interface> Spawned<I> {
     /// The child's bootstrap object.
+    ///
+    /// ```no_run
+    /// # use multiprocess::ipc_interface;
+    /// # #[ipc_interface]
+    /// # pub trait Echo: Send + Sync { fn echo(&self, message: String) -> String; }
+    /// let child = multiprocess::spawn_process::<dyn Echo>(std::process::Command::new("./echo-child"))?;
+    /// let echo: &dyn Echo = child.remote();
+    /// assert_eq!(echo.echo("hi".into()), "hi");
+    /// # Ok::<(), multiprocess::Error>(())
+    /// ```
     pub fn remote(&self) -> &I {
         self.remote.as_deref().expect("the remote is present until into_remote or drop")
     }
 
     /// Keeps only the bootstrap proxy; the child is reaped (and its exit status
-    /// logged) when the connection ends, that is when the last proxy from it is dropped.
+    /// logged) when the connection ends, that is when the last proxy from it
+    /// is dropped. The reaping waits on a thread of its own, so that drop
+    /// does not wait for the child.
+    ///
+    /// ```no_run
+    /// # use multiprocess::ipc_interface;
+    /// # #[ipc_interface]
+    /// # pub trait Echo: Send + Sync { fn echo(&self, message: String) -> String; }
+    /// let echo: Box<dyn Echo> =
+    ///     multiprocess::spawn_process::<dyn Echo>(std::process::Command::new("./echo-child"))?.into_remote();
+    /// assert_eq!(echo.echo("hi".into()), "hi");
+    /// drop(echo); // the connection closes; the child exits and is reaped
+    /// # Ok::<(), multiprocess::Error>(())
+    /// ```
     pub fn into_remote(mut self) -> Box<I> {
         let remote = self.remote.take().expect("the remote is present until into_remote or drop");
         if let Some(child) = self.take_child() {
             let program = std::mem::take(&mut self.program);
-            self.connection.inner.on_close(Box::new(move || reap(child, &program)));
+            let timeout = self.exit_timeout;
+            self.connection.inner.on_close(Box::new(move || {
+                let reaper = thread::Builder::new().name("ipc-reap".into());
+                if let Err(error) = reaper.spawn(move || reap(child, &program, timeout)) {
+                    tracing::warn!(target: "ipc", %error, "could not start a thread to reap a child");
+                }
+            }));
         }
         remote
+    }
+
+    /// How long dropping this (or [`shutdown`](Spawned::shutdown)) waits for
+    /// the child to exit once the connection has closed, before killing it.
+    /// Zero kills it at once.
+    ///
+    /// ```no_run
+    /// # use multiprocess::ipc_interface;
+    /// # #[ipc_interface]
+    /// # pub trait Echo: Send + Sync { fn echo(&self, message: String) -> String; }
+    /// let mut child = multiprocess::spawn_process::<dyn Echo>(std::process::Command::new("./echo-child"))?;
+    /// child.set_exit_timeout(std::time::Duration::ZERO);
+    /// drop(child); // kills the child without waiting for it
+    /// # Ok::<(), multiprocess::Error>(())
+    /// ```
+    pub fn set_exit_timeout(&mut self, timeout: Duration) {
+        self.exit_timeout = timeout;
+    }
+
+    /// Closes the connection, waits for the child to exit for at most the
+    /// [exit timeout](Spawned::set_exit_timeout), kills it if it has not,
+    /// and returns its exit status.
+    ///
+    /// ```no_run
+    /// # use multiprocess::ipc_interface;
+    /// # #[ipc_interface]
+    /// # pub trait Echo: Send + Sync { fn echo(&self, message: String) -> String; }
+    /// let child = multiprocess::spawn_process::<dyn Echo>(std::process::Command::new("./echo-child"))?;
+    /// let status = child.shutdown()?;
+    /// assert!(status.success());
+    /// # Ok::<(), multiprocess::Error>(())
+    /// ```
+    pub fn shutdown(mut self) -> Result<ExitStatus, Error> {
+        self.remote = None;
+        self.connection.close();
+        let child = self.take_child().expect("the child is present until shutdown or drop");
+        reap(child, &self.program, self.exit_timeout).map_err(Error::from)
     }
 
     fn take_child(&mut self) -> Option<Child> {
@@ -98,16 +189,44 @@ impl<I: ?Sized + Interface> Spawned<I> {
     }
 
     /// The child's process id.
+    ///
+    /// ```no_run
+    /// # use multiprocess::ipc_interface;
+    /// # #[ipc_interface]
+    /// # pub trait Echo: Send + Sync { fn echo(&self, message: String) -> String; }
+    /// let child = multiprocess::spawn_process::<dyn Echo>(std::process::Command::new("./echo-child"))?;
+    /// println!("started {}", child.pid());
+    /// # Ok::<(), multiprocess::Error>(())
+    /// ```
     pub fn pid(&self) -> u32 {
         self.pid
     }
 
     /// The connection to the child.
+    ///
+    /// ```no_run
+    /// # use multiprocess::ipc_interface;
+    /// # #[ipc_interface]
+    /// # pub trait Echo: Send + Sync { fn echo(&self, message: String) -> String; }
+    /// let child = multiprocess::spawn_process::<dyn Echo>(std::process::Command::new("./echo-child"))?;
+    /// let _ = child.connection().on_disconnect(|why| eprintln!("the child went away: {why:?}"));
+    /// # Ok::<(), multiprocess::Error>(())
+    /// ```
     pub fn connection(&self) -> &Connection {
         &self.connection
     }
 
     /// Kills the child (SIGKILL). Calls in flight fail with [`Error::Disconnected`].
+    ///
+    /// ```no_run
+    /// # use multiprocess::ipc_interface;
+    /// # #[ipc_interface]
+    /// # pub trait Echo: Send + Sync { fn echo(&self, message: String) -> String; }
+    /// let child = multiprocess::spawn_process::<dyn Echo>(std::process::Command::new("./echo-child"))?;
+    /// child.kill()?;
+    /// assert!(!child.wait()?.success());
+    /// # Ok::<(), multiprocess::Error>(())
+    /// ```
     pub fn kill(&self) -> Result<(), Error> {
         match &mut *self.child.lock().unwrap_or_else(|p| p.into_inner()) {
             Some(child) => child.kill().map_err(Error::from),
@@ -116,7 +235,17 @@ impl<I: ?Sized + Interface> Spawned<I> {
     }
 
     /// Closes the connection, which lets a child in [`serve_process`] return,
-    /// and waits for the child to exit.
+    /// and waits for the child to exit, however long it takes (see
+    /// [`shutdown`](Spawned::shutdown) for a bounded wait).
+    ///
+    /// ```no_run
+    /// # use multiprocess::ipc_interface;
+    /// # #[ipc_interface]
+    /// # pub trait Echo: Send + Sync { fn echo(&self, message: String) -> String; }
+    /// let child = multiprocess::spawn_process::<dyn Echo>(std::process::Command::new("./echo-child"))?;
+    /// assert!(child.wait()?.success());
+    /// # Ok::<(), multiprocess::Error>(())
+    /// ```
     pub fn wait(mut self) -> Result<ExitStatus, Error> {
         self.remote = None;
         self.connection.close();
@@ -130,14 +259,14 @@ impl<I: ?Sized + Interface> Drop for Spawned<I> {
         self.remote = None;
         if let Some(child) = self.take_child() {
             self.connection.close();
-            reap(child, &self.program);
+            let _ = reap(child, &self.program, self.exit_timeout);
         }
     }
 }
 
 /// Waits for a child whose connection has closed, killing it if it lingers.
-fn reap(mut child: Child, program: &str) {
-    let deadline = Instant::now() + EXIT_GRACE;
+fn reap(mut child: Child, program: &str, timeout: Duration) -> std::io::Result<ExitStatus> {
+    let deadline = Instant::now() + timeout;
     let status = loop {
         match child.try_wait() {
             Ok(Some(status)) => break Ok(status),
@@ -150,10 +279,11 @@ fn reap(mut child: Child, program: &str) {
             Err(error) => break Err(error),
         }
     };
-    match status {
+    match &status {
         Ok(status) => tracing::debug!(target: "ipc", pid = child.id(), program, %status, "child exited"),
         Err(error) => tracing::warn!(target: "ipc", pid = child.id(), program, %error, "could not reap child"),
     }
+    status
 }
 
 /// Starts `command` as a child process that serves interface `I` (its `main`
@@ -182,13 +312,31 @@ pub fn spawn_process<I: ?Sized + Interface>(command: Command) -> Result<Spawned<
 }
 
 /// [`spawn_process`] with explicit [`Config`].
-pub fn spawn_process_with<I: ?Sized + Interface>(command: Command, config: Config) -> Result<Spawned<I>, Error> {
+pub fn spawn_process_with<I: ?Sized + Interface>(mut command: Command, config: Config) -> Result<Spawned<I>, Error> {
     let program = command.get_program().to_string_lossy().into_owned();
+    let depth = spawn_depth();
+    if depth >= MAX_SPAWN_DEPTH {
+        return Err(Error::Spawn {
+            path: program,
+            message: format!(
+                "this process is {depth} spawns deep ({DEPTH_VARIABLE}); a program that spawns itself must serve when \
+                 multiprocess::is_child() says it is a child"
+            ),
+        });
+    }
+    command.env(DEPTH_VARIABLE, (depth + 1).to_string());
     let (child, remote) = platform::launch::<I>(command, config, &program)?;
     let connection = connection_of::<I>(&remote).expect("a fresh connection gives a proxy");
     tracing::debug!(target: "ipc", pid = child.id(), program, conn = connection.id(), "spawned");
     let pid = child.id();
-    Ok(Spawned { remote: Some(remote), connection, child: Mutex::new(Some(child)), pid, program })
+    Ok(Spawned {
+        remote: Some(remote),
+        connection,
+        child: Mutex::new(Some(child)),
+        pid,
+        program,
+        exit_timeout: EXIT_GRACE,
+    })
 }
 
 fn wait_briefly(child: &mut Child) -> String {
@@ -220,6 +368,66 @@ fn take() -> bool {
 
 fn release() {
     TAKEN.store(false, Ordering::Release);
+}
+
+/// How many [`spawn_process`] calls deep this process is (0 when started otherwise).
+fn spawn_depth() -> u32 {
+    std::env::var(DEPTH_VARIABLE).ok().and_then(|depth| depth.parse().ok()).unwrap_or(0)
+}
+
+/// Whether this process was started by [`spawn_process`] and has not yet
+/// served its parent: what a program that is both the parent and the child
+/// asks first. It checks what [`serve_process`] checks before adopting the
+/// connection (on Unix, that the inherited descriptor is a socket whose other
+/// end the named parent made), so a grandchild that inherited the variable,
+/// or a process that sets it by hand, is not a child.
+///
+/// ```no_run
+/// # use multiprocess::ipc_interface;
+/// # #[ipc_interface]
+/// # pub trait Echo: Send + Sync { fn echo(&self, message: String) -> String; }
+/// # struct LocalEcho;
+/// # impl Echo for LocalEcho { fn echo(&self, message: String) -> String { message } }
+/// fn main() -> Result<(), Box<dyn std::error::Error>> {
+///     if multiprocess::is_child() {
+///         return Ok(multiprocess::serve_process::<dyn Echo>(Box::new(LocalEcho))?);
+///     }
+///     let exe = std::env::current_exe()?;
+///     let child = multiprocess::spawn_process::<dyn Echo>(std::process::Command::new(exe))?;
+///     println!("{}", child.remote().echo("hello".into()));
+///     Ok(())
+/// }
+/// ```
+pub fn is_child() -> bool {
+    !TAKEN.load(Ordering::Acquire) && platform::is_child()
+}
+
+/// In a child started by [`spawn_process`], serves the object `make` returns
+/// until the parent goes away, and returns `Ok(true)`; elsewhere returns
+/// `Ok(false)` at once, without calling `make`. One line at the top of a
+/// program that spawns itself:
+///
+/// ```no_run
+/// # use multiprocess::ipc_interface;
+/// # #[ipc_interface]
+/// # pub trait Echo: Send + Sync { fn echo(&self, message: String) -> String; }
+/// # struct LocalEcho;
+/// # impl Echo for LocalEcho { fn echo(&self, message: String) -> String { message } }
+/// fn main() -> Result<(), Box<dyn std::error::Error>> {
+///     if multiprocess::serve_if_child::<dyn Echo>(|| Box::new(LocalEcho))? {
+///         return Ok(());
+///     }
+///     let exe = std::env::current_exe()?;
+///     let child = multiprocess::spawn_process::<dyn Echo>(std::process::Command::new(exe))?;
+///     println!("{}", child.remote().echo("hello".into()));
+///     Ok(())
+/// }
+/// ```
+pub fn serve_if_child<I: ?Sized + Interface>(make: impl FnOnce() -> Box<I>) -> Result<bool, Error> {
+    if !is_child() {
+        return Ok(false);
+    }
+    serve_process(make()).map(|()| true)
 }
 
 /// In a child started by [`spawn_process`]: serves `init` as the bootstrap

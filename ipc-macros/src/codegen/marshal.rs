@@ -166,6 +166,14 @@ fn import_callback(cx: &Context<'_>, callback: &Callback, remote: &TokenStream, 
         Container::Box => quote!(::std::boxed::Box),
         Container::Arc => quote!(::std::sync::Arc),
     };
+    let finish = match &callback.error {
+        // Spanned on `E`, so an error type that does not fit is reported where the user wrote it.
+        Some(err) => {
+            let err = quote_spanned!(err.span()=> #private::error_codec::<#err>());
+            quote!(#private::into_result(#err, __ipc_outcome))
+        }
+        None => quote!(#private::expect(__ipc_outcome, &#info)),
+    };
     let span = Span::call_site();
     quote_spanned! {span=> {
         let __ipc_remote = #remote;
@@ -176,7 +184,7 @@ fn import_callback(cx: &Context<'_>, callback: &Callback, remote: &TokenStream, 
                 let __ipc_ret = #decoded;
                 ::core::result::Result::Ok(__ipc_ret)
             });
-            #private::expect(__ipc_outcome, &#info)
+            #finish
         });
         __ipc_callback
     }}

@@ -7,7 +7,7 @@ use std::{
     io,
     net::Shutdown,
     os::{
-        fd::AsFd,
+        fd::{AsFd, FromRawFd, OwnedFd},
         unix::{
             fs::{DirBuilderExt, FileTypeExt, MetadataExt, PermissionsExt},
             net::{UnixListener, UnixStream},
@@ -30,16 +30,17 @@ pub(super) const MAX_SOCKET_PATH: usize = 107;
 
 /// A socket file being listened on.
 pub(super) struct UnixListening {
-    path: PathBuf,
-    inode: u64,
+    /// The socket file this listener created, and its inode; `None` for a
+    /// socket it was handed, whose file (if any) is not ours to remove.
+    file: Option<(PathBuf, u64)>,
     socket: Arc<UnixListener>,
     slots: Arc<Slots>,
     acceptor: Option<JoinHandle<()>>,
 }
 
 impl UnixListening {
-    pub(super) fn path(&self) -> &Path {
-        &self.path
+    pub(super) fn path(&self) -> Option<&Path> {
+        self.file.as_ref().map(|(path, _)| path.as_path())
     }
 
     pub(super) fn connections(&self) -> usize {
@@ -56,8 +57,10 @@ impl Drop for UnixListening {
             let _ = acceptor.join();
         }
         // Only our own socket: another listener may have replaced it since.
-        if fs::symlink_metadata(&self.path).is_ok_and(|meta| meta.ino() == self.inode) {
-            let _ = fs::remove_file(&self.path);
+        if let Some((path, inode)) = &self.file {
+            if fs::symlink_metadata(path).is_ok_and(|meta| meta.ino() == *inode) {
+                let _ = fs::remove_file(path);
+            }
         }
     }
 }
@@ -162,6 +165,17 @@ pub(super) fn listen<I: ?Sized + Interface>(
         Err(e) => return Err(bad(e.to_string())),
     }
     let (socket, inode) = bind_private(&path).map_err(|e| bad(format!("cannot listen: {e}")))?;
+    start(address, socket, Some((path, inode)), options, factory)
+}
+
+/// Serves connections accepted on `socket`, a listening Unix socket.
+pub(super) fn start<I: ?Sized + Interface>(
+    address: &str,
+    socket: UnixListener,
+    file: Option<(PathBuf, u64)>,
+    options: ListenOptions,
+    factory: Arc<dyn Fn() -> Box<I> + Send + Sync>,
+) -> Result<UnixListening, Error> {
     let socket = Arc::new(socket);
     let slots = Arc::new(Slots::new(options.max_connections));
     let acceptor = {
@@ -171,7 +185,7 @@ pub(super) fn listen<I: ?Sized + Interface>(
             .name("ipc-listen".into())
             .spawn(move || accept_loop::<I>(&address, &socket, &slots, options, &factory))?
     };
-    Ok(UnixListening { path, inode, socket, slots, acceptor: Some(acceptor) })
+    Ok(UnixListening { file, socket, slots, acceptor: Some(acceptor) })
 }
 
 fn accept_loop<I: ?Sized + Interface>(
@@ -292,4 +306,49 @@ pub(super) fn connect(address: &str, path: &Path) -> Result<UnixTransport, Error
     let stream = UnixStream::connect(path)
         .map_err(|error| Error::Connect { address: address.to_owned(), message: error.to_string() })?;
     Ok(UnixTransport::new(stream))
+}
+
+/// The first descriptor systemd passes (`SD_LISTEN_FDS_START`).
+const FIRST_ACTIVATED: i32 = 3;
+
+/// Takes the sockets of systemd's socket activation, once per process.
+pub(super) fn activated_sockets() -> Result<Vec<OwnedFd>, Error> {
+    static TAKEN: Mutex<bool> = Mutex::new(false);
+    let mut taken = TAKEN.lock().unwrap_or_else(|p| p.into_inner());
+    if *taken {
+        return Ok(Vec::new());
+    }
+    let for_us = std::env::var("LISTEN_PID").ok().and_then(|pid| pid.parse::<u32>().ok()) == Some(std::process::id());
+    let count = std::env::var("LISTEN_FDS").ok().and_then(|count| count.parse::<i32>().ok());
+    if !for_us || count.is_none() {
+        return Ok(Vec::new());
+    }
+    *taken = true;
+    // The variables stay: editing the environment of a threaded process is
+    // unsound, and children ignore them, since LISTEN_PID is not theirs.
+    let count = count.unwrap_or(0);
+    if !(0..=1024).contains(&count) {
+        return Err(Error::Address {
+            address: format!("LISTEN_FDS={count}"),
+            message: "not a descriptor count".into(),
+        });
+    }
+    let mut sockets = Vec::new();
+    for fd in FIRST_ACTIVATED..FIRST_ACTIVATED + count {
+        // SAFETY: a process started with LISTEN_PID naming it owns descriptors
+        // 3..3+LISTEN_FDS by the protocol, and TAKEN hands them out only once.
+        let borrowed = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
+        if rustix::io::fcntl_getfd(borrowed).is_err() {
+            return Err(Error::Address {
+                address: format!("fd:{fd}"),
+                message: "LISTEN_FDS names a closed descriptor".into(),
+            });
+        }
+        // SAFETY: as above; the descriptor is open and now has one owner.
+        let socket = unsafe { OwnedFd::from_raw_fd(fd) };
+        // Not inherited by our own children.
+        rustix::io::fcntl_setfd(&socket, rustix::io::FdFlags::CLOEXEC).map_err(io::Error::from)?;
+        sockets.push(socket);
+    }
+    Ok(sockets)
 }

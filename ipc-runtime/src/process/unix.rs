@@ -95,6 +95,20 @@ fn parse_variable(value: &str) -> Option<(RawFd, u32)> {
     Some((fd.parse().ok().filter(|fd: &RawFd| *fd > 2)?, pid.parse().ok()?))
 }
 
+/// Whether [`FD_VARIABLE`] names an open socket whose other end the named
+/// parent made: what [`serve`] checks before adopting it.
+pub(super) fn is_child() -> bool {
+    let Some((fd, parent)) = std::env::var(FD_VARIABLE).ok().and_then(|value| parse_variable(&value)) else {
+        return false;
+    };
+    // SAFETY: only inspected, never owned or closed here.
+    let borrowed = unsafe { BorrowedFd::borrow_raw(fd) };
+    let is_socket = rustix::fs::fstat(borrowed)
+        .map(|stat| rustix::fs::FileType::from_raw_mode(stat.st_mode) == rustix::fs::FileType::Socket)
+        .unwrap_or(false);
+    is_socket && made_by(borrowed, parent)
+}
+
 fn inherited_socket() -> Result<UnixStream, Error> {
     let value = std::env::var(FD_VARIABLE).map_err(|_| Error::NotSpawned)?;
     let Some((fd, parent)) = parse_variable(&value) else {

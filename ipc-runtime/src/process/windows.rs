@@ -105,6 +105,12 @@ fn parse_variable(value: &str) -> Option<(String, Secret, u32)> {
     Some((name.to_owned(), Secret::from_hex(secret)?, pid.parse().ok()?))
 }
 
+/// Whether [`FD_VARIABLE`] is well formed. Whether the pipe it names is
+/// really the parent's is checked when connecting.
+pub(super) fn is_child() -> bool {
+    std::env::var(FD_VARIABLE).ok().and_then(|value| parse_variable(&value)).is_some()
+}
+
 /// Connects to the parent's pipe and serves `init` over it.
 pub(super) fn serve<I: ?Sized + Interface>(init: Box<I>) -> Result<(), Error> {
     let value = std::env::var(FD_VARIABLE).map_err(|_| Error::NotSpawned)?;

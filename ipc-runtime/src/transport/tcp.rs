@@ -101,7 +101,12 @@ pub(crate) struct TcpAcceptor {
 
 impl TcpAcceptor {
     pub(crate) fn bind(address: SocketAddr) -> io::Result<TcpAcceptor> {
-        let listener = TcpListener::bind(address)?;
+        TcpAcceptor::new(TcpListener::bind(address)?)
+    }
+
+    /// Accepts on a socket that is already listening.
+    pub(crate) fn new(listener: TcpListener) -> io::Result<TcpAcceptor> {
+        listener.set_nonblocking(false)?;
         let mut local = listener.local_addr()?;
         // A listener on every interface is reached through loopback.
         if local.ip().is_unspecified() {
