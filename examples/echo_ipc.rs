@@ -1,7 +1,8 @@
 //! Echo across processes, like Bitcoin Core's `echoipc`: this program spawns
 //! itself as a child that serves `Init`, asks it for an `Echo`, and prints the
 //! answer. `cargo run -p examples --bin echo_ipc -- --debug=ipc` shows both processes'
-//! calls, each line prefixed with executable, pid and thread.
+//! calls, each line prefixed with executable, pid and thread; the child
+//! inherits the categories from the parent.
 
 mod support;
 
@@ -27,12 +28,12 @@ fn main() -> std::process::ExitCode {
 fn run() -> Result<(), multiprocess::Error> {
     let args = Args::parse();
     support::init_logging(&args.logging);
-    if std::env::var_os(multiprocess::FD_VARIABLE).is_some() {
-        // The child: serve until the parent goes away.
-        return multiprocess::serve_process::<dyn Init>(Box::new(LocalInit::default()));
+    // The child: serve until the parent goes away.
+    if multiprocess::serve_if_child::<dyn Init>(|| Box::new(LocalInit::default()))? {
+        return Ok(());
     }
-    let mut child = Command::new(std::env::current_exe()?);
-    child.args(args.logging.args());
+    // The child inherits `--debug` through the environment.
+    let child = Command::new(std::env::current_exe()?);
     let spawned = multiprocess::spawn_process::<dyn Init>(child)?;
     let echo = spawned.remote().make_echo();
     println!("{}", echo.echo(args.message));

@@ -1,5 +1,5 @@
-//! Serves `Init` on an address until standard input closes (Ctrl-D), like
-//! `bitcoin-node -ipcbind`:
+//! Serves `Init` on an address until SIGINT, SIGTERM or SIGHUP (Ctrl-C),
+//! like `bitcoin-node -ipcbind`:
 //!
 //! ```sh
 //! cargo run -p examples --bin echo_server -- --ipcbind unix:run/echo.sock
@@ -12,7 +12,6 @@
 
 mod support;
 
-use std::io::Read;
 use std::path::PathBuf;
 
 use clap::Parser;
@@ -56,8 +55,9 @@ fn run() -> Result<(), multiprocess::Error> {
     if let Some(cookie) = &cookie {
         println!("cookie {}", cookie.display());
     }
-    // Until stdin closes; dropping the listener removes a socket file.
-    let _ = std::io::stdin().read_to_end(&mut Vec::new());
+    support::stop_on_signal(&listener)?;
+    // Until a signal stops it; stopping removes a socket file.
+    listener.wait();
     drop(listener);
     if let Some(cookie) = cookie {
         let _ = std::fs::remove_file(cookie);

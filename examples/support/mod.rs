@@ -1,64 +1,19 @@
-//! What the example programs share: `--debug=ipc`, and log lines that say
-//! which process and thread wrote them.
-
-use std::fmt;
-
-use tracing::{Event, Subscriber};
-use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields, format::Writer};
-use tracing_subscriber::registry::LookupSpan;
-
-/// Prefixes every line with the executable, the pid and the thread name, so
-/// that the lines of a parent and its child can be told apart.
-struct Prefixed {
-    exe: String,
-    pid: u32,
-}
-
-impl<S, N> FormatEvent<S, N> for Prefixed
-where
-    S: Subscriber + for<'a> LookupSpan<'a>,
-    N: for<'a> FormatFields<'a> + 'static,
-{
-    fn format_event(&self, ctx: &FmtContext<'_, S, N>, mut writer: Writer<'_>, event: &Event<'_>) -> fmt::Result {
-        let thread = std::thread::current();
-        let level = event.metadata().level();
-        write!(writer, "{}[{}] {}: {level} ", self.exe, self.pid, thread.name().unwrap_or("unnamed"))?;
-        ctx.field_format().format_fields(writer.by_ref(), event)?;
-        writeln!(writer)
-    }
-}
+//! What the example programs share: `--debug=CATEGORY`, errors printed as
+//! sentences, and serving until SIGINT or SIGTERM.
 
 /// `--debug=CATEGORY`, like Bitcoin Core's `-debug`.
 #[derive(clap::Args)]
 pub struct Logging {
-    /// Log categories: `ipc` logs every call sent, received, returned and answered.
+    /// Log categories: `ipc` logs every call sent, received, returned and
+    /// answered; `all` logs everything. `RUST_LOG`, when set, decides instead.
     #[arg(long, value_name = "CATEGORY")]
     pub debug: Vec<String>,
 }
 
-impl Logging {
-    /// The same categories, as arguments for a child process.
-    #[allow(dead_code, reason = "only the examples that spawn children use it")]
-    pub fn args(&self) -> impl Iterator<Item = String> + '_ {
-        self.debug.iter().map(|category| format!("--debug={category}"))
-    }
-}
-
-/// Turns on the log categories named with `--debug`.
+/// Installs multiprocess's subscriber with the categories named by `--debug`
+/// (children started by `spawn_process` inherit them).
 pub fn init_logging(logging: &Logging) {
-    if !logging.debug.iter().any(|category| category == "ipc") {
-        return;
-    }
-    let exe = std::env::current_exe()
-        .ok()
-        .and_then(|path| path.file_name().map(|name| name.to_string_lossy().into_owned()))
-        .unwrap_or_else(|| "?".into());
-    tracing_subscriber::fmt()
-        .with_env_filter("ipc=debug")
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .event_format(Prefixed { exe, pid: std::process::id() })
-        .init();
+    multiprocess::logging::init(&logging.debug);
 }
 
 /// Ends the program: on error, prints it as a sentence (not `Debug`, as a
@@ -71,4 +26,13 @@ pub fn exit(outcome: Result<(), multiprocess::Error>) -> std::process::ExitCode 
             std::process::ExitCode::FAILURE
         }
     }
+}
+
+/// Stops `listener` on SIGINT, SIGTERM or SIGHUP (Ctrl-C on Windows).
+#[allow(dead_code, reason = "only the examples that listen use it")]
+pub fn stop_on_signal(listener: &multiprocess::Listener) -> Result<(), multiprocess::Error> {
+    let stopper = listener.stopper();
+    ctrlc::set_handler(move || stopper.stop()).map_err(|error| {
+        multiprocess::Error::Io(std::sync::Arc::new(std::io::Error::other(format!("cannot handle signals: {error}"))))
+    })
 }

@@ -54,7 +54,9 @@ impl Server {
     fn start(args: &[&str]) -> Server {
         let mut child = Command::new(env!("CARGO_BIN_EXE_echo_server"))
             .args(args)
-            .stdin(Stdio::piped())
+            // A server started in the background of a script has no terminal;
+            // it serves on all the same.
+            .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -75,9 +77,17 @@ impl Server {
         line.strip_prefix(prefix).unwrap_or_else(|| panic!("expected `{prefix}...`, got {line:?}")).to_owned()
     }
 
-    /// Closes its stdin, which tells it to stop; returns how it exited and what it logged.
-    fn stop(mut self) -> (ExitStatus, String) {
-        drop(self.child.stdin.take());
+    /// Sends it `signal` (on Windows, where a console signal cannot be aimed
+    /// at one child, kills it); returns how it exited and what it logged.
+    fn stop_with(mut self, signal: i32) -> (ExitStatus, String) {
+        #[cfg(unix)]
+        // SAFETY: kill only sends a signal to our own child.
+        assert_eq!(unsafe { libc::kill(self.child.id() as libc::pid_t, signal) }, 0);
+        #[cfg(windows)]
+        {
+            let _ = signal;
+            let _ = self.child.kill();
+        }
         let deadline = Instant::now() + BOUND;
         let status = loop {
             if let Some(status) = self.child.try_wait().unwrap() {
@@ -91,6 +101,18 @@ impl Server {
         (status, log)
     }
 }
+
+impl Server {
+    /// Stops it the way a service manager does, with SIGTERM.
+    fn stop(self) -> (ExitStatus, String) {
+        self.stop_with(SIGTERM)
+    }
+}
+
+#[cfg(unix)]
+const SIGTERM: i32 = libc::SIGTERM;
+#[cfg(windows)]
+const SIGTERM: i32 = 15;
 
 impl Drop for Server {
     fn drop(&mut self) {
@@ -140,11 +162,48 @@ fn server_and_client_meet_at_a_socket_path() {
     let client = run(Command::new(env!("CARGO_BIN_EXE_echo_client")).args(["--ipcconnect", &address, "hello there"]));
     assert!(client.status.success(), "{}", String::from_utf8_lossy(&client.stderr));
     assert_eq!(String::from_utf8_lossy(&client.stdout).trim(), "hello there");
+    // Still serving after standard input closed; stops on SIGTERM, cleanly.
     let (status, log) = server.stop();
-    assert!(status.success());
     assert!(log.contains("recv Echo.echo(message: \"hello there\")"), "{log}");
-    assert!(log.lines().all(|line| line.starts_with("echo_server")), "every line says which process: {log}");
+    if cfg!(unix) {
+        assert!(status.success(), "{status}: {log}");
+        assert!(log.lines().all(|line| line.starts_with("echo_server")), "every line says which process: {log}");
+        assert!(!scratch.0.join("echo.sock").exists(), "the server removed its socket");
+    }
+}
+
+#[cfg(unix)]
+#[test]
+fn a_server_in_the_background_serves_until_sigint() {
+    let scratch = Scratch::new("sigint");
+    let address = local_address(&scratch, "echo.sock");
+    let server = Server::start(&["--ipcbind", &address]);
+    assert_eq!(server.line("listening on "), address);
+    for message in ["one", "two"] {
+        let client = run(Command::new(env!("CARGO_BIN_EXE_echo_client")).args(["--ipcconnect", &address, message]));
+        assert_eq!(String::from_utf8_lossy(&client.stdout).trim(), message);
+    }
+    let (status, log) = server.stop_with(libc::SIGINT);
+    assert!(status.success(), "{status}: {log}");
     assert!(!scratch.0.join("echo.sock").exists(), "the server removed its socket");
+}
+
+#[test]
+fn rust_log_decides_when_set() {
+    let echo = |rust_log: Option<&str>, args: &[&str]| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_echo"));
+        command.args(args).env_remove("RUST_LOG");
+        if let Some(rust_log) = rust_log {
+            command.env("RUST_LOG", rust_log);
+        }
+        let output = run(&mut command);
+        assert!(output.status.success());
+        String::from_utf8_lossy(&output.stderr).into_owned()
+    };
+    assert_eq!(echo(Some("off"), &["--debug=ipc", "quiet"]), "", "RUST_LOG=off silences --debug too");
+    assert!(echo(Some("ipc=debug"), &["loud"]).contains("send Echo.echo(message: \"loud\")"));
+    assert!(echo(None, &["--debug=ipc", "loud"]).contains("send Echo.echo(message: \"loud\")"));
+    assert_eq!(echo(None, &["plain"]), "", "nothing at debug level without a category");
 }
 
 #[test]
@@ -186,6 +245,9 @@ fn server_and_client_meet_at_a_tcp_port_with_a_cookie() {
     );
     assert!(!String::from_utf8_lossy(&refused.stdout).contains("never"));
 
-    assert!(server.stop().0.success());
-    assert!(!cookie.exists(), "the server removed its cookie");
+    let (status, log) = server.stop();
+    if cfg!(unix) {
+        assert!(status.success(), "{status}: {log}");
+        assert!(!cookie.exists(), "the server removed its cookie");
+    }
 }

@@ -2,10 +2,10 @@
 //! `multiprocess` crate, which re-exports it together with the runtime that the
 //! generated code calls.
 //!
-//! The expansion runs in four steps, one module each: [`parse`] reads the
-//! attribute arguments and the trait, [`model`] classifies every argument and
+//! The expansion runs in four steps, one module each: `parse` reads the
+//! attribute arguments and the trait, `model` classifies every argument and
 //! return type (value, reference, in/out, bytes, object, callback),
-//! [`validate`] collects every misuse as a spanned error, and [`codegen`]
+//! `validate` collects every misuse as a spanned error, and `codegen`
 //! writes the interface description, the proxy, the dispatcher and the
 //! forwarding impl.
 

@@ -297,35 +297,35 @@ fn pass(ty: &Type) -> syn::Result<Pass> {
 }
 
 fn ret(ty: &Type) -> syn::Result<Ret> {
-    if let Type::Tuple(tuple) = ty {
-        if tuple.elems.is_empty() {
-            return Ok(Ret::Unit);
-        }
+    if let Type::Tuple(tuple) = ty
+        && tuple.elems.is_empty()
+    {
+        return Ok(Ret::Unit);
     }
-    if let Some(args) = generic_args(ty, "Result") {
-        if let [ok, err] = args.as_slice() {
-            let ok = match flow(ok)? {
-                Flow::Raw(_) => Flow::Value((*ok).clone()),
-                Flow::Callback(_) => {
-                    return Err(syn::Error::new_spanned(
-                        ok,
-                        "a callback inside `Result` is not supported: return the callback itself",
-                    ));
-                }
-                other => other,
-            };
-            reject_handles(err, "an error type")?;
-            return Ok(Ret::Result { ok: Box::new(ok), err: (*err).clone() });
-        }
+    if let Some(args) = generic_args(ty, "Result")
+        && let [ok, err] = args.as_slice()
+    {
+        let ok = match flow(ok)? {
+            Flow::Raw(_) => Flow::Value((*ok).clone()),
+            Flow::Callback(_) => {
+                return Err(syn::Error::new_spanned(
+                    ok,
+                    "a callback inside `Result` is not supported: return the callback itself",
+                ));
+            }
+            other => other,
+        };
+        reject_handles(err, "an error type")?;
+        return Ok(Ret::Result { ok: Box::new(ok), err: (*err).clone() });
     }
     flow(ty).map(Ret::Plain)
 }
 
 fn flow(ty: &Type) -> syn::Result<Flow> {
-    if let Some([elem]) = generic_args(ty, "Vec").as_deref() {
-        if is_path(elem, "u8") {
-            return Ok(Flow::Raw(Raw::Bytes));
-        }
+    if let Some([elem]) = generic_args(ty, "Vec").as_deref()
+        && is_path(elem, "u8")
+    {
+        return Ok(Flow::Raw(Raw::Bytes));
     }
     if is_string(ty) {
         return Ok(Flow::Raw(Raw::Text));

@@ -226,6 +226,22 @@ pub fn serve_stream<I: ?Sized + Interface>(stream: UnixStream, object: Box<I>) -
 }
 
 /// [`serve_stream`] with explicit [`Config`].
+///
+/// ```
+/// # use multiprocess::ipc_interface;
+/// # #[ipc_interface]
+/// # pub trait Ping: Send + Sync { fn ping(&self) -> u32; }
+/// # struct Local;
+/// # impl Ping for Local { fn ping(&self) -> u32 { 7 } }
+/// let (server, client) = std::os::unix::net::UnixStream::pair().map_err(multiprocess::Error::from)?;
+/// let config = multiprocess::Config { max_partner_threads: 4, ..Default::default() };
+/// let serving = std::thread::spawn(move || multiprocess::serve_stream_with::<dyn Ping>(server, Box::new(Local), config));
+/// let ping = multiprocess::connect_stream::<dyn Ping>(client)?;
+/// assert_eq!(ping.ping(), 7);
+/// drop(ping);
+/// serving.join().unwrap()?;
+/// # Ok::<(), multiprocess::Error>(())
+/// ```
 #[cfg(unix)]
 pub fn serve_stream_with<I: ?Sized + Interface>(
     stream: UnixStream,
@@ -271,12 +287,39 @@ pub(crate) fn serve_made_then<I: ?Sized + Interface>(
 /// Connects to a peer that serves interface `I` on `stream` and returns a proxy
 /// for its bootstrap object. The connection closes when the last proxy from it
 /// is dropped.
+///
+/// ```
+/// # use multiprocess::ipc_interface;
+/// # #[ipc_interface]
+/// # pub trait Ping: Send + Sync { fn ping(&self) -> u32; }
+/// # struct Local;
+/// # impl Ping for Local { fn ping(&self) -> u32 { 7 } }
+/// let (server, client) = std::os::unix::net::UnixStream::pair().map_err(multiprocess::Error::from)?;
+/// std::thread::spawn(move || multiprocess::serve_stream::<dyn Ping>(server, Box::new(Local)));
+/// let ping: Box<dyn Ping> = multiprocess::connect_stream::<dyn Ping>(client)?;
+/// assert_eq!(ping.ping(), 7);
+/// # Ok::<(), multiprocess::Error>(())
+/// ```
 #[cfg(unix)]
 pub fn connect_stream<I: ?Sized + Interface>(stream: UnixStream) -> Result<Box<I>, Error> {
     connect_stream_with(stream, Config::default())
 }
 
 /// [`connect_stream`] with explicit [`Config`].
+///
+/// ```
+/// # use multiprocess::ipc_interface;
+/// # #[ipc_interface]
+/// # pub trait Ping: Send + Sync { fn ping(&self) -> u32; }
+/// # struct Local;
+/// # impl Ping for Local { fn ping(&self) -> u32 { 7 } }
+/// let (server, client) = std::os::unix::net::UnixStream::pair().map_err(multiprocess::Error::from)?;
+/// std::thread::spawn(move || multiprocess::serve_stream::<dyn Ping>(server, Box::new(Local)));
+/// let config = multiprocess::Config { call_timeout: Some(std::time::Duration::from_secs(5)), ..Default::default() };
+/// let ping = multiprocess::connect_stream_with::<dyn Ping>(client, config)?;
+/// assert_eq!(ping.ping(), 7);
+/// # Ok::<(), multiprocess::Error>(())
+/// ```
 #[cfg(unix)]
 pub fn connect_stream_with<I: ?Sized + Interface>(stream: UnixStream, config: Config) -> Result<Box<I>, Error> {
     connect_transport(Box::new(UnixTransport::new(stream)), config)
@@ -333,6 +376,18 @@ pub fn pair<I: ?Sized + Interface>(object: Box<I>) -> Result<Box<I>, Error> {
 }
 
 /// [`pair`] with explicit [`Config`].
+///
+/// ```
+/// # use multiprocess::ipc_interface;
+/// # #[ipc_interface]
+/// # pub trait Ping: Send + Sync { fn ping(&self) -> u32; }
+/// # struct Local;
+/// # impl Ping for Local { fn ping(&self) -> u32 { 7 } }
+/// let config = multiprocess::Config { call_timeout: Some(std::time::Duration::from_secs(5)), ..Default::default() };
+/// let ping = multiprocess::pair_with::<dyn Ping>(Box::new(Local), config)?;
+/// assert_eq!(ping.ping(), 7);
+/// # Ok::<(), multiprocess::Error>(())
+/// ```
 #[cfg(unix)]
 pub fn pair_with<I: ?Sized + Interface>(object: Box<I>, config: Config) -> Result<Box<I>, Error> {
     let (client, server) = UnixStream::pair()?;
@@ -344,6 +399,18 @@ pub fn pair_with<I: ?Sized + Interface>(object: Box<I>, config: Config) -> Resul
 }
 
 /// [`pair`] with explicit [`Config`].
+///
+/// ```
+/// # use multiprocess::ipc_interface;
+/// # #[ipc_interface]
+/// # pub trait Ping: Send + Sync { fn ping(&self) -> u32; }
+/// # struct Local;
+/// # impl Ping for Local { fn ping(&self) -> u32 { 7 } }
+/// let config = multiprocess::Config { call_timeout: Some(std::time::Duration::from_secs(5)), ..Default::default() };
+/// let ping = multiprocess::pair_with::<dyn Ping>(Box::new(Local), config)?;
+/// assert_eq!(ping.ping(), 7);
+/// # Ok::<(), multiprocess::Error>(())
+/// ```
 #[cfg(windows)]
 pub fn pair_with<I: ?Sized + Interface>(object: Box<I>, config: Config) -> Result<Box<I>, Error> {
     use crate::{

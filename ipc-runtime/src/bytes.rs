@@ -21,11 +21,31 @@ use std::fmt;
 use serde::{Deserializer, Serializer, de};
 
 /// Serializes a byte buffer as one run of bytes.
+///
+/// ```
+/// #[derive(multiprocess::Serialize)]
+/// #[serde(crate = "multiprocess::serde")]
+/// struct Blob {
+///     #[serde(serialize_with = "multiprocess::bytes::serialize")]
+///     data: Vec<u8>,
+/// }
+/// # let _ = Blob { data: vec![1, 2, 3] };
+/// ```
 pub fn serialize<S: Serializer>(bytes: &[u8], serializer: S) -> Result<S::Ok, S::Error> {
     serializer.serialize_bytes(bytes)
 }
 
 /// Deserializes a byte buffer written by [`serialize`].
+///
+/// ```
+/// #[derive(multiprocess::Deserialize)]
+/// #[serde(crate = "multiprocess::serde")]
+/// struct Blob {
+///     #[serde(deserialize_with = "multiprocess::bytes::deserialize")]
+///     data: Vec<u8>,
+/// }
+/// # let _ = |blob: Blob| blob.data;
+/// ```
 pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<u8>, D::Error> {
     deserializer.deserialize_byte_buf(ByteBuf)
 }

@@ -40,6 +40,19 @@ pub(crate) fn log(conn: u64, event: &str, text: std::fmt::Arguments<'_>) {
     tracing::debug!(target: "ipc", conn, thread = %thread, "{event} {text}");
 }
 
+/// A handle's description with the ids it was exported under: `<Echo #3>`,
+/// so that a log line can be matched with the peer's `<Echo proxy #3>`.
+fn with_ids(described: String, ids: &[u64]) -> String {
+    match ids {
+        [] => described,
+        [id] if described.ends_with('>') => format!("{} #{id}>", &described[..described.len() - 1]),
+        ids => {
+            let ids: Vec<String> = ids.iter().map(|id| format!("#{id}")).collect();
+            format!("{described} ({})", ids.join(", "))
+        }
+    }
+}
+
 fn push_rendered(log: &mut Option<String>, name: &str, rendered: impl FnOnce() -> String) {
     if let Some(log) = log {
         if !log.is_empty() {
@@ -154,7 +167,8 @@ impl<'a> OutgoingCall<'a> {
     /// Encodes an object argument: the receiver gets a proxy.
     pub fn object<T>(&mut self, codec: HandleCodec<T>, name: &str, value: T) {
         if self.error.is_none() {
-            push_rendered(&mut self.log, name, || (codec.describe_out)(&value));
+            let described = self.log.is_some().then(|| (codec.describe_out)(&value));
+            let before = self.exported.len();
             let mut out = Encoder {
                 conn: self.conn,
                 buf: &mut self.frame.inline,
@@ -163,6 +177,9 @@ impl<'a> OutgoingCall<'a> {
             };
             if let Err(error) = (codec.export)(value, &mut out) {
                 self.error = Some(error);
+            }
+            if let Some(described) = described {
+                push_rendered(&mut self.log, name, || with_ids(described, &self.exported[before..]));
             }
         }
     }
@@ -303,10 +320,10 @@ impl std::fmt::Debug for Reply {
 
 impl Reply {
     fn log_result(&self, rendered: impl FnOnce() -> String) {
-        if self.log {
-            if let Some(method) = self.method {
-                log(self.conn.id, "reply", format_args!("{method} -> {}", rendered()));
-            }
+        if self.log
+            && let Some(method) = self.method
+        {
+            log(self.conn.id, "reply", format_args!("{method} -> {}", rendered()));
         }
     }
 
@@ -491,10 +508,10 @@ impl<'a> Incoming<'a> {
     }
 
     fn log_return(&self, rendered: impl FnOnce() -> String) {
-        if self.log.is_some() {
-            if let Some(method) = self.info {
-                log(self.conn.id, "return", format_args!("{method} -> {}", rendered()));
-            }
+        if self.log.is_some()
+            && let Some(method) = self.info
+        {
+            log(self.conn.id, "return", format_args!("{method} -> {}", rendered()));
         }
     }
 
@@ -555,22 +572,32 @@ impl<'a> Incoming<'a> {
 
     /// Encodes a returned object.
     pub fn ret_object<T>(&mut self, codec: HandleCodec<T>, value: T) -> Result<(), Error> {
-        self.log_return(|| (codec.describe_out)(&value));
+        let described = self.log.is_some().then(|| (codec.describe_out)(&value));
+        let before = self.exported.len();
         (codec.export)(
             value,
             &mut Encoder { conn: self.conn, buf: &mut self.out.inline, keep: self.keep, exported: self.exported },
-        )
+        )?;
+        if let Some(described) = described {
+            self.log_return(|| with_ids(described, &self.exported[before..]));
+        }
+        Ok(())
     }
 
     /// Encodes a returned callback.
     pub fn ret_callback(&mut self, callback: Callback) -> Result<(), Error> {
-        self.log_return(|| callback.describe());
+        let described = self.log.is_some().then(|| callback.describe());
+        let before = self.exported.len();
         callback.export(&mut Encoder {
             conn: self.conn,
             buf: &mut self.out.inline,
             keep: self.keep,
             exported: self.exported,
-        })
+        })?;
+        if let Some(described) = described {
+            self.log_return(|| with_ids(described, &self.exported[before..]));
+        }
+        Ok(())
     }
 
     /// Encodes the new value of a `&mut T` argument.

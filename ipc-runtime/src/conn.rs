@@ -90,6 +90,18 @@ impl Default for Config {
 }
 
 /// Counts of what a connection holds, for tests and operators.
+///
+/// ```
+/// # use multiprocess::ipc_interface;
+/// # #[ipc_interface]
+/// # pub trait Ping: Send + Sync { fn ping(&self) -> u32; }
+/// # struct Local;
+/// # impl Ping for Local { fn ping(&self) -> u32 { 7 } }
+/// let ping = multiprocess::pair::<dyn Ping>(Box::new(Local))?;
+/// let stats: multiprocess::ConnectionStats = multiprocess::connection_of(&*ping).unwrap().stats();
+/// assert_eq!((stats.proxies, stats.exported_objects), (1, 0));
+/// # Ok::<(), multiprocess::Error>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct ConnectionStats {
     /// Objects and callbacks this side exported to the peer and still keeps alive.
@@ -480,17 +492,56 @@ impl fmt::Debug for Connection {
 }
 
 impl Connection {
-    /// A process-unique number, as shown in `ipc` log events.
+    /// A process-unique number, as shown in `ipc` log events (`conn=2`).
+    ///
+    /// ```
+    /// # use multiprocess::ipc_interface;
+    /// # #[ipc_interface]
+    /// # pub trait Ping: Send + Sync { fn ping(&self) -> u32; }
+    /// # struct Local;
+    /// # impl Ping for Local { fn ping(&self) -> u32 { 7 } }
+    /// let ping = multiprocess::pair::<dyn Ping>(Box::new(Local))?;
+    /// let connection = multiprocess::connection_of(&*ping).expect("a proxy");
+    /// assert!(connection.id() > 0);
+    /// # Ok::<(), multiprocess::Error>(())
+    /// ```
     pub fn id(&self) -> u64 {
         self.inner.id
     }
 
     /// What the connection holds right now.
+    ///
+    /// ```
+    /// # use multiprocess::ipc_interface;
+    /// # #[ipc_interface]
+    /// # pub trait Ping: Send + Sync { fn ping(&self) -> u32; }
+    /// # struct Local;
+    /// # impl Ping for Local { fn ping(&self) -> u32 { 7 } }
+    /// let ping = multiprocess::pair::<dyn Ping>(Box::new(Local))?;
+    /// let connection = multiprocess::connection_of(&*ping).expect("a proxy");
+    /// assert_eq!(connection.stats().proxies, 1, "the proxy `ping`");
+    /// assert_eq!(connection.stats().exported_objects, 0);
+    /// # Ok::<(), multiprocess::Error>(())
+    /// ```
     pub fn stats(&self) -> ConnectionStats {
         self.inner.stats()
     }
 
     /// Whether the connection has closed.
+    ///
+    /// ```
+    /// # use multiprocess::ipc_interface;
+    /// # #[ipc_interface]
+    /// # pub trait Ping: Send + Sync { fn ping(&self) -> u32; }
+    /// # struct Local;
+    /// # impl Ping for Local { fn ping(&self) -> u32 { 7 } }
+    /// let ping = multiprocess::pair::<dyn Ping>(Box::new(Local))?;
+    /// let connection = multiprocess::connection_of(&*ping).expect("a proxy");
+    /// assert!(!connection.is_closed());
+    /// connection.close();
+    /// assert!(connection.is_closed());
+    /// # Ok::<(), multiprocess::Error>(())
+    /// ```
     pub fn is_closed(&self) -> bool {
         self.inner.is_closed()
     }
@@ -498,12 +549,40 @@ impl Connection {
     /// Closes the connection: calls in flight fail with [`Error::Disconnected`],
     /// every proxy from the peer turns dead, and every object exported to the
     /// peer is dropped, newest first.
+    ///
+    /// ```
+    /// # use multiprocess::ipc_interface;
+    /// # #[ipc_interface]
+    /// # pub trait Ping: Send + Sync { fn ping(&self) -> u32; }
+    /// # struct Local;
+    /// # impl Ping for Local { fn ping(&self) -> u32 { 7 } }
+    /// let ping = multiprocess::pair::<dyn Ping>(Box::new(Local))?;
+    /// let connection = multiprocess::connection_of(&*ping).expect("a proxy");
+    /// connection.close();
+    /// assert_eq!(connection.stats().exported_objects, 0);
+    /// # Ok::<(), multiprocess::Error>(())
+    /// ```
     pub fn close(&self) {
         self.inner.close(Ok(()));
     }
 
     /// Waits up to `timeout` for the connection to close, and returns why it
-    /// closed: `Ok(())` for an orderly close, or the error that ended it.
+    /// closed: `Ok(())` for an orderly close, or the error that ended it;
+    /// `None` if it is still open after `timeout`.
+    ///
+    /// ```
+    /// # use multiprocess::ipc_interface;
+    /// # #[ipc_interface]
+    /// # pub trait Ping: Send + Sync { fn ping(&self) -> u32; }
+    /// # struct Local;
+    /// # impl Ping for Local { fn ping(&self) -> u32 { 7 } }
+    /// let ping = multiprocess::pair::<dyn Ping>(Box::new(Local))?;
+    /// let connection = multiprocess::connection_of(&*ping).expect("a proxy");
+    /// assert!(connection.wait_closed(std::time::Duration::from_millis(1)).is_none());
+    /// connection.close();
+    /// assert!(matches!(connection.wait_closed(std::time::Duration::from_secs(1)), Some(Ok(()))));
+    /// # Ok::<(), multiprocess::Error>(())
+    /// ```
     pub fn wait_closed(&self, timeout: Duration) -> Option<Result<(), Error>> {
         self.inner.wait_closed(Some(timeout))
     }

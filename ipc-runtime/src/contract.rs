@@ -478,15 +478,15 @@ impl PeerContract {
                 continue;
             };
             for our_method in &our_interface.description.methods {
-                if let Some(their_method) = their_interface.method(&our_method.name) {
-                    if our_method.text() != their_method.text() {
-                        differences.push(format!(
-                            "{wire}.{} is {} here and {} on the peer",
-                            our_method.name,
-                            our_method.text(),
-                            their_method.text()
-                        ));
-                    }
+                if let Some(their_method) = their_interface.method(&our_method.name)
+                    && our_method.text() != their_method.text()
+                {
+                    differences.push(format!(
+                        "{wire}.{} is {} here and {} on the peer",
+                        our_method.name,
+                        our_method.text(),
+                        their_method.text()
+                    ));
                 }
             }
         }

@@ -130,7 +130,20 @@ pub fn set_call_timeout<I: ?Sized + Interface>(proxy: &I, timeout: Option<Durati
 }
 
 /// The timeout of calls through `proxy`: its own, or its connection's; `None`
-/// for a local object.
+/// for a local object, and for a proxy whose calls wait as long as it takes.
+///
+/// ```
+/// # use multiprocess::ipc_interface;
+/// # #[ipc_interface]
+/// # pub trait Ping: Send + Sync { fn ping(&self) -> u32; }
+/// # struct Local;
+/// # impl Ping for Local { fn ping(&self) -> u32 { 7 } }
+/// let ping = multiprocess::pair::<dyn Ping>(Box::new(Local))?;
+/// assert_eq!(multiprocess::call_timeout(&*ping), None, "by default, as long as it takes");
+/// let local: Box<dyn Ping> = Box::new(Local);
+/// assert_eq!(multiprocess::call_timeout(&*local), None);
+/// # Ok::<(), multiprocess::Error>(())
+/// ```
 pub fn call_timeout<I: ?Sized + Interface>(proxy: &I) -> Option<Duration> {
     I::proxy_core(proxy).and_then(ProxyCore::timeout)
 }

@@ -27,6 +27,8 @@ mod error;
 mod handles;
 mod interface;
 mod listener;
+#[cfg(feature = "logging")]
+pub mod logging;
 mod objects;
 mod process;
 mod protocol;

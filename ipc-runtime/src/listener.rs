@@ -157,6 +157,23 @@ fn parse(address: &str) -> Result<Address, Error> {
 /// pipe) listener stops accepting new connections; since the threads of the
 /// connections it has open their channels through it, it keeps accepting
 /// those until the last connection ends, and only then closes the port.
+///
+/// ```
+/// # use multiprocess::ipc_interface;
+/// # #[ipc_interface]
+/// # pub trait Ping: Send + Sync { fn ping(&self) -> u32; }
+/// # struct Local;
+/// # impl Ping for Local { fn ping(&self) -> u32 { 7 } }
+/// let dir = std::env::temp_dir().join(format!("multiprocess-doc-listener-{}", std::process::id()));
+/// let listener = multiprocess::listen::<dyn Ping>(&format!("unix:{}/ping.sock", dir.display()), || Box::new(Local))?;
+/// let ping = multiprocess::connect::<dyn Ping>(listener.address())?;
+/// assert_eq!(ping.ping(), 7);
+/// assert_eq!(listener.connections(), 1);
+/// # drop(ping);
+/// # drop(listener);
+/// # std::fs::remove_dir(&dir).ok();
+/// # Ok::<(), multiprocess::Error>(())
+/// ```
 pub struct Listener {
     address: String,
     path: Option<PathBuf>,
@@ -221,6 +238,21 @@ impl fmt::Debug for Stopper {
 impl Stopper {
     /// Stops the listener, as [`Listener::stop`] does; nothing if it has
     /// stopped or been dropped.
+    ///
+    /// ```
+    /// # use multiprocess::ipc_interface;
+    /// # #[ipc_interface]
+    /// # pub trait Ping: Send + Sync { fn ping(&self) -> u32; }
+    /// # struct Local;
+    /// # impl Ping for Local { fn ping(&self) -> u32 { 7 } }
+    /// let options = multiprocess::ListenOptions { secret: Some(multiprocess::Secret::generate()?), ..Default::default() };
+    /// let listener = multiprocess::listen_with::<dyn Ping>("tcp:127.0.0.1:0", options, || Box::new(Local))?;
+    /// let stopper = listener.stopper();
+    /// stopper.stop();
+    /// stopper.stop(); // a second time does nothing
+    /// assert!(listener.is_stopped());
+    /// # Ok::<(), multiprocess::Error>(())
+    /// ```
     pub fn stop(&self) {
         if let Some(backend) = self.listener.upgrade() {
             stop(&backend, &self.stopped);
@@ -382,13 +414,37 @@ impl Listener {
     }
 
     /// The socket file of a `unix:` listener on Unix; `None` otherwise, and
-    /// for a socket handed to [`listen_socket`].
+    /// for a socket handed to `listen_socket`.
+    ///
+    /// ```
+    /// # use multiprocess::ipc_interface;
+    /// # #[ipc_interface]
+    /// # pub trait Ping: Send + Sync { fn ping(&self) -> u32; }
+    /// # struct Local;
+    /// # impl Ping for Local { fn ping(&self) -> u32 { 7 } }
+    /// let options = multiprocess::ListenOptions { secret: Some(multiprocess::Secret::generate()?), ..Default::default() };
+    /// let listener = multiprocess::listen_with::<dyn Ping>("tcp:127.0.0.1:0", options, || Box::new(Local))?;
+    /// assert_eq!(listener.path(), None, "a TCP listener has no file");
+    /// # Ok::<(), multiprocess::Error>(())
+    /// ```
     pub fn path(&self) -> Option<&Path> {
         self.path.as_deref()
     }
 
-    /// How many connections are being served now.
-    /// Counts nothing once the listener has stopped.
+    /// How many connections are being served now; none once the listener
+    /// has stopped.
+    ///
+    /// ```
+    /// # use multiprocess::ipc_interface;
+    /// # #[ipc_interface]
+    /// # pub trait Ping: Send + Sync { fn ping(&self) -> u32; }
+    /// # struct Local;
+    /// # impl Ping for Local { fn ping(&self) -> u32 { 7 } }
+    /// let options = multiprocess::ListenOptions { secret: Some(multiprocess::Secret::generate()?), ..Default::default() };
+    /// let listener = multiprocess::listen_with::<dyn Ping>("tcp:127.0.0.1:0", options, || Box::new(Local))?;
+    /// assert_eq!(listener.connections(), 0);
+    /// # Ok::<(), multiprocess::Error>(())
+    /// ```
     pub fn connections(&self) -> usize {
         match &*self.backend.lock().unwrap_or_else(|p| p.into_inner()) {
             #[cfg(unix)]
@@ -638,6 +694,14 @@ fn start_hub<I: ?Sized + Interface>(
 /// Connects to a process listening on `address` and returns a proxy for its
 /// bootstrap object. A missing or refusing listener is [`Error::Connect`]
 /// naming the address. `tcp:` needs a secret: use [`connect_with`].
+///
+/// ```
+/// # use multiprocess::ipc_interface;
+/// # #[ipc_interface]
+/// # pub trait Ping: Send + Sync { fn ping(&self) -> u32; }
+/// let refused = multiprocess::connect::<dyn Ping>("unix:/nonexistent/ping.sock");
+/// assert!(matches!(refused, Err(multiprocess::Error::Connect { .. })));
+/// ```
 pub fn connect<I: ?Sized + Interface>(address: &str) -> Result<Box<I>, Error> {
     connect_with(address, ConnectOptions::default())
 }

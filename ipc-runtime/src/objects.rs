@@ -53,12 +53,12 @@ fn describe_object<I: ?Sized + Interface>(object: &I) -> String {
 
 impl<I: ?Sized + Interface> Export for Box<I> {
     fn export(self, out: &mut Encoder<'_>) -> Result<(), Error> {
-        if let Some(core) = I::proxy_core(&self) {
-            if Arc::ptr_eq(&core.conn, out.conn) {
-                // Going home: the owner takes our reference over.
-                core.mark_transferred();
-                return out.put(&ObjectRef::Returned { id: core.object, transfer: true });
-            }
+        if let Some(core) = I::proxy_core(&self)
+            && Arc::ptr_eq(&core.conn, out.conn)
+        {
+            // Going home: the owner takes our reference over.
+            core.mark_transferred();
+            return out.put(&ObjectRef::Returned { id: core.object, transfer: true });
         }
         out.export(Arc::new(ObjectTarget::<I> { object: Arc::from(self) }))
     }
@@ -70,17 +70,17 @@ impl<I: ?Sized + Interface> Export for Box<I> {
 
 impl<I: ?Sized + Interface> Export for Arc<I> {
     fn export(self, out: &mut Encoder<'_>) -> Result<(), Error> {
-        if let Some(core) = I::proxy_core(&self) {
-            if Arc::ptr_eq(&core.conn, out.conn) {
-                if Arc::strong_count(&self) == 1 {
-                    // The last reference goes home: the owner takes it over.
-                    core.mark_transferred();
-                    return out.put(&ObjectRef::Returned { id: core.object, transfer: true });
-                }
-                let sent = out.put(&ObjectRef::Returned { id: core.object, transfer: false });
-                out.keep(Box::new(self));
-                return sent;
+        if let Some(core) = I::proxy_core(&self)
+            && Arc::ptr_eq(&core.conn, out.conn)
+        {
+            if Arc::strong_count(&self) == 1 {
+                // The last reference goes home: the owner takes it over.
+                core.mark_transferred();
+                return out.put(&ObjectRef::Returned { id: core.object, transfer: true });
             }
+            let sent = out.put(&ObjectRef::Returned { id: core.object, transfer: false });
+            out.keep(Box::new(self));
+            return sent;
         }
         out.export(Arc::new(ObjectTarget::<I> { object: self }))
     }

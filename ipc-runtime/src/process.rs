@@ -46,15 +46,30 @@ use windows as platform;
 /// The environment variable through which a spawned child finds its
 /// connection to its parent: on Unix `fd:pid`, the number of its inherited
 /// socket and its parent's pid; on Windows `pipe:NAME:SECRET:PID`.
+///
+/// ```
+/// // Set only in a child that spawn_process started (use is_child to check it).
+/// let spawned = std::env::var_os(multiprocess::FD_VARIABLE).is_some();
+/// assert_eq!(spawned, multiprocess::is_child());
+/// ```
 pub const FD_VARIABLE: &str = "MULTIPROCESS_FD";
 
 /// The environment variable that counts how deep in a chain of
 /// [`spawn_process`] calls a process is: its parent's count plus one.
+///
+/// ```
+/// let depth: u32 = std::env::var(multiprocess::DEPTH_VARIABLE).ok().and_then(|d| d.parse().ok()).unwrap_or(0);
+/// assert!(depth < multiprocess::MAX_SPAWN_DEPTH);
+/// ```
 pub const DEPTH_VARIABLE: &str = "MULTIPROCESS_SPAWN_DEPTH";
 
 /// [`spawn_process`] refuses to start a child this many levels down: a
 /// program that spawns itself instead of serving would otherwise fork until
 /// the machine gives out.
+///
+/// ```
+/// assert_eq!(multiprocess::MAX_SPAWN_DEPTH, 16);
+/// ```
 pub const MAX_SPAWN_DEPTH: u32 = 16;
 
 /// How long dropping a [`Spawned`] waits for the child to exit on its own
@@ -312,6 +327,17 @@ pub fn spawn_process<I: ?Sized + Interface>(command: Command) -> Result<Spawned<
 }
 
 /// [`spawn_process`] with explicit [`Config`].
+///
+/// ```no_run
+/// use std::{process::Command, time::Duration};
+/// # use multiprocess::ipc_interface;
+/// # #[ipc_interface]
+/// # pub trait Echo: Send + Sync { fn echo(&self, message: String) -> String; }
+/// let config = multiprocess::Config { call_timeout: Some(Duration::from_secs(30)), ..Default::default() };
+/// let child = multiprocess::spawn_process_with::<dyn Echo>(Command::new("./echo-child"), config)?;
+/// println!("{}", child.remote().echo("hi".into()));
+/// # Ok::<(), multiprocess::Error>(())
+/// ```
 pub fn spawn_process_with<I: ?Sized + Interface>(mut command: Command, config: Config) -> Result<Spawned<I>, Error> {
     let program = command.get_program().to_string_lossy().into_owned();
     let depth = spawn_depth();
@@ -325,6 +351,12 @@ pub fn spawn_process_with<I: ?Sized + Interface>(mut command: Command, config: C
         });
     }
     command.env(DEPTH_VARIABLE, (depth + 1).to_string());
+    #[cfg(feature = "logging")]
+    if let Some(categories) = crate::logging::for_child()
+        && !command.get_envs().any(|(name, _)| name == crate::logging::LOG_VARIABLE)
+    {
+        command.env(crate::logging::LOG_VARIABLE, categories);
+    }
     let (child, remote) = platform::launch::<I>(command, config, &program)?;
     let connection = connection_of::<I>(&remote).expect("a fresh connection gives a proxy");
     tracing::debug!(target: "ipc", pid = child.id(), program, conn = connection.id(), "spawned");

@@ -14,6 +14,22 @@ use std::{
 use crate::{conn::Conn, engine};
 
 /// A reference to an object the peer owns; dropping it releases the object.
+/// Generated proxies hold one; [`connection_of`](crate::connection_of),
+/// [`set_call_timeout`](crate::set_call_timeout) and the `Debug` of a proxy
+/// show what it knows.
+///
+/// ```
+/// # use multiprocess::ipc_interface;
+/// # #[ipc_interface]
+/// # pub trait Ping: Send + Sync { fn ping(&self) -> u32; }
+/// # struct Local;
+/// # impl Ping for Local { fn ping(&self) -> u32 { 7 } }
+/// let ping = multiprocess::pair::<dyn Ping>(Box::new(Local))?;
+/// let described = format!("{ping:?}"); // Ping(ProxyCore { connection: 2, object: 0 })
+/// assert!(described.starts_with("Ping(ProxyCore { connection: "), "{described}");
+/// assert!(described.ends_with("object: 0 })"), "the bootstrap object is 0: {described}");
+/// # Ok::<(), multiprocess::Error>(())
+/// ```
 pub struct ProxyCore {
     pub(crate) conn: Arc<Conn>,
     pub(crate) object: u64,
@@ -70,10 +86,11 @@ impl ProxyCore {
 impl Drop for ProxyCore {
     fn drop(&mut self) {
         self.conn.proxies.fetch_sub(1, Ordering::AcqRel);
-        if !self.transferred.load(Ordering::Acquire) && !self.conn.is_closed() {
-            if let Err(error) = engine::release(&self.conn, self.object, self.deadline()) {
-                tracing::debug!(target: "ipc", conn = self.conn.id, object = self.object, %error, "release failed");
-            }
+        if !self.transferred.load(Ordering::Acquire)
+            && !self.conn.is_closed()
+            && let Err(error) = engine::release(&self.conn, self.object, self.deadline())
+        {
+            tracing::debug!(target: "ipc", conn = self.conn.id, object = self.object, %error, "release failed");
         }
         self.conn.release_hold();
     }

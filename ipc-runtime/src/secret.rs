@@ -36,6 +36,14 @@ impl fmt::Debug for Secret {
 
 impl Secret {
     /// A new random secret, from the operating system's random source.
+    ///
+    /// ```
+    /// let a = multiprocess::Secret::generate()?;
+    /// let b = multiprocess::Secret::generate()?;
+    /// assert_ne!(format!("{a:?}"), "", "Debug never shows the bytes");
+    /// # let _ = b;
+    /// # Ok::<(), multiprocess::Error>(())
+    /// ```
     pub fn generate() -> Result<Secret, Error> {
         let mut bytes = [0; 32];
         getrandom::fill(&mut bytes)
@@ -43,12 +51,30 @@ impl Secret {
         Ok(Secret(bytes))
     }
 
-    /// A secret from its 32 bytes.
+    /// A secret from its 32 bytes (from a key store of your own, say).
+    ///
+    /// ```
+    /// let secret = multiprocess::Secret::from_bytes([7; 32]);
+    /// let options = multiprocess::ConnectOptions { secret: Some(secret), ..Default::default() };
+    /// # let _ = options;
+    /// ```
     pub fn from_bytes(bytes: [u8; 32]) -> Secret {
         Secret(bytes)
     }
 
     /// Reads a secret that [`Secret::write_to`] wrote: 64 hexadecimal digits.
+    /// A missing file or anything else in it is an error.
+    ///
+    /// ```
+    /// let dir = std::env::temp_dir().join(format!("multiprocess-doc-cookie-{}", std::process::id()));
+    /// let cookie = dir.join("ipc.cookie");
+    /// let secret = multiprocess::Secret::generate()?;
+    /// secret.write_to(&cookie)?;
+    /// let read = multiprocess::Secret::from_file(&cookie)?;
+    /// # let _ = read;
+    /// # std::fs::remove_dir_all(&dir).ok();
+    /// # Ok::<(), multiprocess::Error>(())
+    /// ```
     pub fn from_file(path: impl AsRef<Path>) -> Result<Secret, Error> {
         let path = path.as_ref();
         let text = fs::read_to_string(path)?;
@@ -60,11 +86,28 @@ impl Secret {
 
     /// Writes the secret to `path` as 64 hexadecimal digits, in a file that
     /// only this user may read (mode 0600 on Unix) from the moment it exists:
-    /// it is written beside `path` and renamed into place.
+    /// it is written beside `path` and renamed into place. Missing parent
+    /// directories are created (mode 0700 on Unix).
+    ///
+    /// ```
+    /// let dir = std::env::temp_dir().join(format!("multiprocess-doc-write-{}", std::process::id()));
+    /// let cookie = dir.join("ipc.cookie");
+    /// multiprocess::Secret::generate()?.write_to(&cookie)?;
+    /// assert_eq!(std::fs::read_to_string(&cookie)?.trim().len(), 64);
+    /// # std::fs::remove_dir_all(&dir).ok();
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn write_to(&self, path: impl AsRef<Path>) -> Result<(), Error> {
         let path = path.as_ref();
         let name = path.file_name().map(|name| name.to_string_lossy().into_owned()).unwrap_or_default();
         let temporary = path.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
+        if let Some(parent) = path.parent().filter(|parent| !parent.as_os_str().is_empty()) {
+            let mut dirs = fs::DirBuilder::new();
+            dirs.recursive(true);
+            #[cfg(unix)]
+            std::os::unix::fs::DirBuilderExt::mode(&mut dirs, 0o700);
+            dirs.create(parent)?;
+        }
         let mut options = fs::OpenOptions::new();
         options.write(true).create_new(true);
         #[cfg(unix)]

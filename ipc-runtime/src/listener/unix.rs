@@ -57,10 +57,10 @@ impl Drop for UnixListening {
             let _ = acceptor.join();
         }
         // Only our own socket: another listener may have replaced it since.
-        if let Some((path, inode)) = &self.file {
-            if fs::symlink_metadata(path).is_ok_and(|meta| meta.ino() == *inode) {
-                let _ = fs::remove_file(path);
-            }
+        if let Some((path, inode)) = &self.file
+            && fs::symlink_metadata(path).is_ok_and(|meta| meta.ino() == *inode)
+        {
+            let _ = fs::remove_file(path);
         }
     }
 }
