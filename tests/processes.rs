@@ -91,13 +91,18 @@ fn alive(pid: u32) -> bool {
 #[cfg(target_os = "linux")]
 #[test]
 fn the_child_inherits_only_stdio_and_its_socket() {
+    // Descriptors of ours that a careless spawn would leak: opened before the
+    // spawn and made inheritable (std opens everything close-on-exec, so only
+    // the sealing between fork and exec keeps these from the child).
+    let file = std::fs::File::open("/dev/null").unwrap();
+    let (socket, _peer) = std::os::unix::net::UnixStream::pair().unwrap();
+    for fd in [std::os::fd::AsFd::as_fd(&file), std::os::fd::AsFd::as_fd(&socket)] {
+        rustix::io::fcntl_setfd(fd, rustix::io::FdFlags::empty()).unwrap();
+    }
     let spawned = match remote(Mode::Process) {
         common::Remote::Process(spawned) => spawned,
         _ => unreachable!(),
     };
-    // Some descriptors of ours that must not leak.
-    let _file = std::fs::File::open("/proc/self/status").unwrap();
-    let _socket = std::os::unix::net::UnixStream::pair().unwrap();
     let inherited = spawned.remote().inherited_fds();
     let numbers: Vec<u32> = inherited.iter().map(|(fd, _)| *fd).collect();
     assert_eq!(&numbers[..3], &[0, 1, 2], "{inherited:?}");
