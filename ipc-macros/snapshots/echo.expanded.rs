@@ -123,14 +123,40 @@ const _: () = {
         ) -> ::core::option::Option<&::multiprocess::__private::ProxyCore> {
             Echo::__ipc_proxy(__ipc_this)
         }
-        fn from_shared(__ipc_this: ::std::sync::Arc<Self>) -> ::std::boxed::Box<Self> {
-            ::std::boxed::Box::new(::multiprocess::__private::Shared(__ipc_this))
+        fn from_shared(
+            __ipc_this: ::multiprocess::__private::Shared<Self>,
+        ) -> ::std::boxed::Box<Self> {
+            ::std::boxed::Box::new(__ipc_this)
         }
         fn dispatch(
             __ipc_this: &Self,
             __ipc_call: &mut ::multiprocess::__private::Incoming<'_>,
         ) -> ::core::result::Result<(), ::multiprocess::__private::Error> {
             Echo::__ipc_dispatch(__ipc_this, __ipc_call)
+        }
+    }
+    #[automatically_derived]
+    impl ::multiprocess::__private::serde::Serialize for dyn Echo {
+        fn serialize<__IpcS: ::multiprocess::__private::serde::Serializer>(
+            &self,
+            __ipc_serializer: __IpcS,
+        ) -> ::core::result::Result<__IpcS::Ok, __IpcS::Error> {
+            ::multiprocess::__private::serialize_object::<
+                dyn Echo,
+                __IpcS,
+            >(self, __ipc_serializer)
+        }
+    }
+    #[automatically_derived]
+    impl<'__ipc_de> ::multiprocess::__private::serde::Deserialize<'__ipc_de>
+    for ::std::boxed::Box<dyn Echo> {
+        fn deserialize<
+            __IpcD: ::multiprocess::__private::serde::Deserializer<'__ipc_de>,
+        >(__ipc_deserializer: __IpcD) -> ::core::result::Result<Self, __IpcD::Error> {
+            ::multiprocess::__private::deserialize_object::<
+                dyn Echo,
+                __IpcD,
+            >(__ipc_deserializer)
         }
     }
     #[automatically_derived]
@@ -176,7 +202,7 @@ const _: () = {
     impl<__IpcT: ?::core::marker::Sized + Echo> Echo
     for ::multiprocess::__private::Shared<__IpcT> {
         fn echo(&self, message: String) -> String {
-            Echo::echo(&*self.0, message)
+            Echo::echo(&**self, message)
         }
     }
 };

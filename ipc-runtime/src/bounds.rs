@@ -12,7 +12,7 @@ use std::fmt;
 
 use serde::{Serialize, de::DeserializeOwned};
 
-use crate::{Error, codec as wire, render, shape};
+use crate::{Error, codec as wire, render, scope, shape};
 
 /// A type that crosses a process boundary by value: serde's `Serialize` and
 /// `Deserialize`, under one name and one error message.
@@ -63,7 +63,10 @@ type DecodeFn<T> = fn(&[u8], &str) -> Result<(T, usize), Error>;
 /// How values of one type cross: its encoding, decoding, rendering for log
 /// lines and shape for the contract, made where the compiler checks [`Value`].
 pub struct Codec<T> {
+    /// Encodes a value that does not move into the call: handles in it are refused.
     pub(crate) encode: EncodeFn<T>,
+    /// Encodes under whatever handle context the caller set (see `embed`).
+    pub(crate) encode_in_context: EncodeFn<T>,
     pub(crate) encode_slice: EncodeFn<[T]>,
     pub(crate) decode: DecodeFn<T>,
     pub(crate) render: fn(&T) -> String,
@@ -88,11 +91,12 @@ impl<T> fmt::Debug for Codec<T> {
 /// The codec of `T`; the one place generated code requires `T: Value`.
 pub const fn codec<T: Value>() -> Codec<T> {
     Codec {
-        encode: |value, out, what| wire::encode_into(out, value, what),
-        encode_slice: |values, out, what| wire::encode_into(out, values, what),
+        encode: |value, out, what| scope::refusing(|| wire::encode_into(out, value, what)),
+        encode_in_context: |value, out, what| wire::encode_into(out, value, what),
+        encode_slice: |values, out, what| scope::refusing(|| wire::encode_into(out, values, what)),
         decode: |bytes, what| wire::decode_from(bytes, what),
-        render: |value| render::render(value),
-        render_slice: |values| render::render(values),
+        render: |value| scope::rendering(|| render::render(value)),
+        render_slice: |values| scope::rendering(|| render::render(values)),
         shape: shape::shape_of::<T>,
     }
 }

@@ -21,6 +21,7 @@ use crate::{
     Error, codec,
     conn::{CallFrame, Conn, Target},
     contract::{self, MethodInfo, Signature},
+    embed::{self, Encoding, KeepFn, Keeper},
     engine::{self, Link},
     protocol::{self, Header, OutFrame},
     proxy::{Proxy, ProxyCore},
@@ -38,6 +39,55 @@ pub(crate) fn log(conn: u64, event: &str, text: std::fmt::Arguments<'_>) {
     let thread = thread::current();
     let thread = thread.name().unwrap_or("unnamed");
     tracing::debug!(target: "ipc", conn, thread = %thread, "{event} {text}");
+}
+
+/// Decodes one value with `conn` as the connection its handles belong to.
+fn decode_in<T>(conn: &Arc<Conn>, codec: Codec<T>, bytes: &[u8], what: &str) -> Result<(T, usize), Error> {
+    embed::decoding(conn, || (codec.decode)(bytes, what))
+}
+
+/// Encodes a value that moves into a call or a reply. A value without object
+/// handles is encoded once, as any other. One that holds handles is moved to
+/// the heap, kept there by the objects exported from it until the peer has
+/// released them all (and by `kept` until the frame is answered, for the
+/// peer's own objects it names), and encoded again from its kept place, so
+/// that every exported object has an address that does not change.
+#[allow(clippy::too_many_arguments, reason = "the parts of a frame being built, borrowed separately")]
+fn encode_moved<T>(
+    conn: &Arc<Conn>,
+    codec: Codec<T>,
+    value: T,
+    keep: KeepFn<T>,
+    out: &mut Vec<u8>,
+    what: &str,
+    kept: &mut Vec<Box<dyn Any + Send>>,
+    exported: &mut Vec<u64>,
+) -> Result<(), Error> {
+    let start = out.len();
+    let mut discovery = Encoding::new(conn, None);
+    let encoded = embed::encoding(&mut discovery, || (codec.encode_in_context)(&value, out, what));
+    if !discovery.needs_keeping {
+        return encoded;
+    }
+    out.truncate(start);
+    let Some(keep) = keep.0 else {
+        return Err(Error::Encode {
+            what: what.to_owned(),
+            message: "a value that holds object handles must be Send + 'static".into(),
+        });
+    };
+    let (value, pointer) = keep(value);
+    let keeper = Keeper::new(value);
+    let mut encoding = Encoding::new(conn, Some(keeper.clone()));
+    // SAFETY: `pointer` points into the value `keeper` holds, which is never
+    // moved, mutated or dropped while a clone of the keeper lives; we hold one.
+    let encoded = embed::encoding(&mut encoding, || (codec.encode_in_context)(unsafe { &*pointer }, out, what));
+    exported.extend_from_slice(&encoding.exported);
+    kept.push(Box::new(keeper));
+    match (encoded, encoding.error) {
+        (Ok(()), _) => Ok(()),
+        (Err(_), Some(error)) | (Err(error), None) => Err(error),
+    }
 }
 
 /// A handle's description with the ids it was exported under: `<Echo #3>`,
@@ -137,6 +187,28 @@ impl<'a> OutgoingCall<'a> {
         }
     }
 
+    /// Encodes a value argument that moves into the call. Object handles
+    /// inside it (fields of a struct, entries of a map) cross as handles:
+    /// see `embed`.
+    pub fn value_owned<T>(&mut self, codec: Codec<T>, name: &str, value: T, keep: KeepFn<T>) {
+        if self.error.is_none() {
+            push_rendered(&mut self.log, name, || (codec.render)(&value));
+            let encoded = encode_moved(
+                self.conn,
+                codec,
+                value,
+                keep,
+                &mut self.frame.inline,
+                name,
+                &mut self.keep,
+                &mut self.exported,
+            );
+            if let Err(error) = encoded {
+                self.error = Some(error);
+            }
+        }
+    }
+
     /// Encodes a `&[T]` argument; the callee gets a `Vec<T>` to borrow from.
     pub fn slice<T>(&mut self, codec: Codec<T>, name: &str, values: &[T]) {
         if self.error.is_none() {
@@ -214,10 +286,11 @@ impl<'a> OutgoingCall<'a> {
     /// Sends the call and serves callbacks until its reply arrives.
     pub fn send(mut self) -> Result<Reply, Error> {
         let link = self.link.take();
-        let (Some(link), None) = (link, self.error.take()) else {
-            let error = self.error.take().unwrap_or(Error::Disconnected);
+        let error = self.error.take();
+        let (Some(link), None) = (link, &error) else {
+            // An argument that could not be encoded is reported as itself.
             self.take_back_exports();
-            return Err(error);
+            return Err(error.unwrap_or(Error::Disconnected));
         };
         let mut frame = std::mem::replace(&mut self.frame, OutFrame::empty());
         let sent = frame.finish(self.conn.config.max_frame_bytes).and_then(|()| {
@@ -329,7 +402,7 @@ impl Reply {
 
     /// Decodes the returned value.
     pub fn value<T>(&mut self, codec: Codec<T>) -> Result<T, Error> {
-        let (value, used) = (codec.decode)(&self.body[self.pos..], "result")?;
+        let (value, used) = decode_in(&self.conn, codec, &self.body[self.pos..], "result")?;
         self.pos += used;
         self.log_result(|| (codec.render)(&value));
         Ok(value)
@@ -392,7 +465,7 @@ impl Reply {
 
     /// Decodes the callee's new value of a `&mut T` argument into `target`.
     pub fn write_back<T>(&mut self, codec: Codec<T>, name: &str, target: &mut T) -> Result<(), Error> {
-        let (value, used) = (codec.decode)(&self.body[self.pos..], name)?;
+        let (value, used) = decode_in(&self.conn, codec, &self.body[self.pos..], name)?;
         self.pos += used;
         *target = value;
         Ok(())
@@ -462,7 +535,7 @@ impl<'a> Incoming<'a> {
 
     /// Decodes the next value argument.
     pub fn value<T>(&mut self, codec: Codec<T>, name: &str) -> Result<T, Error> {
-        let (value, used) = (codec.decode)(self.args, name)?;
+        let (value, used) = decode_in(self.conn, codec, self.args, name)?;
         self.args = &self.args[used..];
         push_rendered(&mut self.log, name, || (codec.render)(&value));
         Ok(value)
@@ -519,6 +592,36 @@ impl<'a> Incoming<'a> {
     pub fn ret<T>(&mut self, codec: Codec<T>, value: &T) -> Result<(), Error> {
         self.log_return(|| (codec.render)(value));
         (codec.encode)(value, &mut self.out.inline, "result")
+    }
+
+    /// Encodes the method's return value, which moves into the reply:
+    /// object handles inside it cross as handles (see `embed`).
+    pub fn ret_owned<T>(&mut self, codec: Codec<T>, value: T, keep: KeepFn<T>) -> Result<(), Error> {
+        self.log_return(|| (codec.render)(&value));
+        encode_moved(self.conn, codec, value, keep, &mut self.out.inline, "result", self.keep, self.exported)
+    }
+
+    /// Encodes a returned `Result` whose error is the method's own; handles
+    /// inside the `Ok` value cross as handles.
+    pub fn ret_result_owned<T, E>(
+        &mut self,
+        ok: Codec<T>,
+        err: ErrorCodec<E>,
+        value: Result<T, E>,
+        keep: KeepFn<T>,
+    ) -> Result<(), Error> {
+        match value {
+            Ok(value) => {
+                self.log_return(|| format!("Ok({})", (ok.render)(&value)));
+                codec::encode_into(&mut self.out.inline, &OK, "result")?;
+                encode_moved(self.conn, ok, value, keep, &mut self.out.inline, "result", self.keep, self.exported)
+            }
+            Err(error) => {
+                self.log_return(|| format!("Err({})", (err.codec.render)(&error)));
+                codec::encode_into(&mut self.out.inline, &ERR, "result")?;
+                (err.codec.encode)(&error, &mut self.out.inline, "result")
+            }
+        }
     }
 
     /// Encodes a returned `Result` whose error is the method's own.

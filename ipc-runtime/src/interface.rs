@@ -7,7 +7,7 @@ use crate::{
     call::Incoming,
     conn::Connection,
     contract::{self, InterfaceContract, Routing, WireName},
-    proxy::ProxyCore,
+    proxy::{ProxyCore, Shared},
 };
 
 /// Implemented by `#[ipc_interface]` for `dyn Trait`: everything the runtime
@@ -62,9 +62,9 @@ pub trait Interface: Send + Sync + 'static {
     /// The remote reference behind `this`, if `this` is a proxy.
     #[doc(hidden)]
     fn proxy_core(this: &Self) -> Option<&ProxyCore>;
-    /// A `Box` that forwards to a shared local object.
+    /// A `Box` that forwards to a local object handed back by the peer.
     #[doc(hidden)]
-    fn from_shared(this: Arc<Self>) -> Box<Self>;
+    fn from_shared(this: Shared<Self>) -> Box<Self>;
     /// Decodes the arguments of one call, runs it on `this` and encodes the result.
     #[doc(hidden)]
     fn dispatch(this: &Self, call: &mut Incoming<'_>) -> Result<(), Error>;

@@ -4,11 +4,13 @@
 //! re-exports the macro.
 //!
 //! Modules, from the wire up (each uses only those above it in this list):
-//! `error`, `codec` (the only place that names bincode), `render`,
+//! `error`, `codec` (the only place that names bincode), `render`, `scope`
+//! (what the thread is doing with a value, for handles inside values),
 //! `protocol` (frames and headers), `contract` (method identity and
 //! fingerprints), `transport` (streams, and how a channel
 //! is opened for a calling thread), `handles` (the handle table), `conn` (a
-//! connection's life), `engine` (the 1:1 thread engine), `proxy` (remote
+//! connection's life), `embed` (handles inside the user's own values, and
+//! the values kept for them), `engine` (the 1:1 thread engine), `proxy` (remote
 //! references), `call` (what generated code drives), `interface` (what
 //! generated code implements), `objects` (how objects and callbacks cross),
 //! `dialled` (accepting and opening connections whose channels are dialled),
@@ -22,6 +24,7 @@ mod codec;
 mod conn;
 mod contract;
 mod dialled;
+mod embed;
 mod engine;
 mod error;
 mod handles;
@@ -34,6 +37,7 @@ mod process;
 mod protocol;
 mod proxy;
 mod render;
+mod scope;
 mod secret;
 mod shape;
 mod transport;
@@ -80,6 +84,8 @@ pub use serde::{Deserialize, Serialize};
 /// What generated code uses. Not a public API: it changes without notice.
 #[doc(hidden)]
 pub mod __private {
+    pub use serde;
+
     pub use crate::{
         bounds::{Codec, ErrorCodec, codec, error_codec},
         call::{
@@ -87,8 +93,10 @@ pub mod __private {
             expect, handle, into_result,
         },
         contract::{InterfaceContract, MethodInfo, Routing, Signature, WireName, check_routing, method_check},
+        embed::{KeepFn, Keepable, NotKeepable, Probe},
         error::Error,
         interface::{DispatchFor, Interface},
+        objects::{deserialize_object, serialize_object},
         proxy::{Proxy, ProxyCore, Shared},
     };
 }

@@ -2,9 +2,9 @@
 //! `Box<dyn I>`, `Arc<dyn I>`, callbacks, and `Option`, `Vec` and `Result` of
 //! those, and the targets the runtime dispatches to.
 
-use std::{any::Any, sync::Arc};
+use std::{any::Any, ptr::NonNull, sync::Arc};
 
-use serde::Serialize;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::{
     Error,
@@ -12,8 +12,9 @@ use crate::{
     call::{Decoder, Encoder, Export, Import, Incoming, ObjectRef},
     conn::{CallFrame, Conn, Target},
     contract::Signature,
+    embed::{self, Current, Keeper},
     interface::Interface,
-    proxy::ProxyCore,
+    proxy::{ProxyCore, Shared},
     render,
 };
 
@@ -32,14 +33,139 @@ impl<I: ?Sized + Interface> Target for ObjectTarget<I> {
     }
 }
 
-/// The local object a `Returned` reference names.
-fn returned<I: ?Sized + Interface>(input: &Decoder<'_>, id: u64, transfer: bool) -> Result<Arc<I>, Error> {
-    let target = if transfer { input.conn.unexport(id) } else { input.conn.lookup(id) };
-    let target = target.ok_or(Error::UnknownObject(id))?;
-    match target.as_any().downcast_ref::<ObjectTarget<I>>() {
-        Some(object) => Ok(object.object.clone()),
-        None => {
-            Err(Error::Decode { what: "object reference".into(), message: format!("object {id} is not a {}", I::NAME) })
+/// An exported object of interface `I` that lives inside a value that was
+/// sent (a field of a struct), kept by `keeper` (see `embed`).
+pub(crate) struct KeptTarget<I: ?Sized + Interface> {
+    object: NonNull<I>,
+    keeper: Arc<Keeper>,
+}
+
+// SAFETY: the object is only ever reached as `&I`, and `I: Sync` (every
+// interface is `Send + Sync`); the keeper holds it in place while we live.
+unsafe impl<I: ?Sized + Interface> Send for KeptTarget<I> {}
+// SAFETY: as above.
+unsafe impl<I: ?Sized + Interface> Sync for KeptTarget<I> {}
+
+impl<I: ?Sized + Interface> Target for KeptTarget<I> {
+    fn dispatch(&self, conn: &Arc<Conn>, call: &mut CallFrame<'_>) -> Result<(), Error> {
+        // SAFETY: the keeper we hold keeps the value, and the object in it, in place.
+        let object = unsafe { self.object.as_ref() };
+        I::dispatch(object, &mut Incoming::new(conn, call))
+    }
+
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+}
+
+/// Our own object, named by a `Returned` reference from the peer.
+enum Home<I: ?Sized> {
+    Shared(Arc<I>),
+    Kept(NonNull<I>, Arc<Keeper>),
+}
+
+impl<I: ?Sized + Interface> Home<I> {
+    fn find(conn: &Arc<Conn>, id: u64, transfer: bool) -> Result<Home<I>, Error> {
+        let target = if transfer { conn.unexport(id) } else { conn.lookup(id) };
+        let target = target.ok_or(Error::UnknownObject(id))?;
+        let any = target.as_any();
+        if let Some(object) = any.downcast_ref::<ObjectTarget<I>>() {
+            return Ok(Home::Shared(object.object.clone()));
+        }
+        if let Some(kept) = any.downcast_ref::<KeptTarget<I>>() {
+            return Ok(Home::Kept(kept.object, kept.keeper.clone()));
+        }
+        Err(Error::Decode { what: "object reference".into(), message: format!("object {id} is not a {}", I::NAME) })
+    }
+
+    fn into_box(self) -> Box<I> {
+        match self {
+            Home::Shared(object) => I::from_shared(Shared::new(object)),
+            // SAFETY: the pointer came from a `KeptTarget`, whose keeper holds the object in place.
+            Home::Kept(object, keeper) => I::from_shared(unsafe { Shared::kept(object, keeper) }),
+        }
+    }
+
+    fn into_arc(self) -> Arc<I> {
+        match self {
+            Home::Shared(object) => object,
+            kept @ Home::Kept(..) => Arc::from(kept.into_box()),
+        }
+    }
+}
+
+/// `Serialize` of `dyn I`, which generated code implements with this: inside
+/// a value that moves into a call, a local object is exported (the value is
+/// kept until the peer releases it) and the peer's own object goes home; in a
+/// log line it renders as `<I>`; anywhere else it is an error.
+pub fn serialize_object<I: ?Sized + Interface, S: Serializer>(object: &I, serializer: S) -> Result<S::Ok, S::Error> {
+    use serde::ser::Error as _;
+    let reference = embed::with_current(|current| match current {
+        Current::Encoding(encoding) => {
+            let Some(keeper) = encoding.keeper.clone() else {
+                // Discovering: the value must be kept and encoded again.
+                encoding.needs_keeping = true;
+                return Ok(ObjectRef::Exported(0));
+            };
+            if let Some(core) = I::proxy_core(object)
+                && Arc::ptr_eq(&core.conn, encoding.conn)
+            {
+                // The peer's own object goes home; the kept value holds our
+                // proxy until the frame has been answered.
+                return Ok(ObjectRef::Returned { id: core.object, transfer: false });
+            }
+            let target = Arc::new(KeptTarget::<I> { object: NonNull::from(object), keeper });
+            match encoding.conn.export(target) {
+                Ok(id) => {
+                    encoding.exported.push(id);
+                    Ok(ObjectRef::Exported(id))
+                }
+                Err(error) => {
+                    let message = error.to_string();
+                    encoding.error = Some(error);
+                    Err(message)
+                }
+            }
+        }
+        Current::Rendering => Err(String::new()),
+        Current::Refusing => Err(format!(
+            "an object handle ({}) crosses only inside a value that moves into the call (an argument or a \
+             result taken by value), not inside a borrowed, in/out or error value",
+            I::NAME
+        )),
+        Current::Decoding(_) | Current::Idle => Err(format!(
+            "an object handle ({}) is serialized only as part of an argument or a result of an ipc call",
+            I::NAME
+        )),
+    });
+    match reference {
+        Ok(reference) => reference.serialize(serializer),
+        Err(message) if message.is_empty() => serializer.serialize_str(&describe_object::<I>(object)),
+        Err(message) => Err(S::Error::custom(message)),
+    }
+}
+
+/// `Deserialize` of `Box<dyn I>`, which generated code implements with this:
+/// a reference the peer exported becomes a proxy, and our own object coming
+/// home is the object itself. Outside an ipc call it is an error.
+pub fn deserialize_object<'de, I: ?Sized + Interface, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Box<I>, D::Error> {
+    use serde::de::Error as _;
+    let conn = embed::with_current(|current| match current {
+        Current::Decoding(conn) => Some(conn.clone()),
+        _ => None,
+    });
+    let Some(conn) = conn else {
+        return Err(D::Error::custom(format!(
+            "an object handle ({}) is deserialized only as part of an argument or a result of an ipc call",
+            I::NAME
+        )));
+    };
+    match ObjectRef::deserialize(deserializer)? {
+        ObjectRef::Exported(id) => Ok(I::from_proxy(ProxyCore::new(conn, id))),
+        ObjectRef::Returned { id, transfer } => {
+            Home::<I>::find(&conn, id, transfer).map(Home::into_box).map_err(D::Error::custom)
         }
     }
 }
@@ -94,7 +220,7 @@ impl<I: ?Sized + Interface> Import for Box<I> {
     fn import(input: &mut Decoder<'_>) -> Result<Self, Error> {
         match input.take::<ObjectRef>()? {
             ObjectRef::Exported(id) => Ok(I::from_proxy(ProxyCore::new(input.conn.clone(), id))),
-            ObjectRef::Returned { id, transfer } => Ok(I::from_shared(returned::<I>(input, id, transfer)?)),
+            ObjectRef::Returned { id, transfer } => Ok(Home::<I>::find(input.conn, id, transfer)?.into_box()),
         }
     }
 
@@ -111,7 +237,7 @@ impl<I: ?Sized + Interface> Import for Arc<I> {
     fn import(input: &mut Decoder<'_>) -> Result<Self, Error> {
         match input.take::<ObjectRef>()? {
             ObjectRef::Exported(id) => Ok(I::from_proxy_arc(ProxyCore::new(input.conn.clone(), id))),
-            ObjectRef::Returned { id, transfer } => returned::<I>(input, id, transfer),
+            ObjectRef::Returned { id, transfer } => Ok(Home::<I>::find(input.conn, id, transfer)?.into_arc()),
         }
     }
 

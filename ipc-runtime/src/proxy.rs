@@ -4,6 +4,7 @@
 use std::{
     fmt,
     marker::PhantomData,
+    ptr::NonNull,
     sync::{
         Arc,
         atomic::{AtomicBool, AtomicU64, Ordering},
@@ -11,7 +12,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use crate::{conn::Conn, engine};
+use crate::{conn::Conn, embed::Keeper, engine};
 
 /// A reference to an object the peer owns; dropping it releases the object.
 /// Generated proxies hold one; [`connection_of`](crate::connection_of),
@@ -122,9 +123,57 @@ impl<I: ?Sized> fmt::Debug for Proxy<I> {
     }
 }
 
-/// A shared local object handed back by a peer where a `Box<dyn Trait>` is
-/// expected: the generated code implements the trait for it by forwarding.
-pub struct Shared<T: ?Sized>(pub Arc<T>);
+/// A local object handed back by a peer where a `Box<dyn Trait>` is
+/// expected: shared (it was exported from an `Arc`), or kept inside a value
+/// that was sent (a field of a struct). The generated code implements the
+/// trait for it by forwarding through `Deref`.
+pub struct Shared<T: ?Sized>(Home<T>);
+
+enum Home<T: ?Sized> {
+    Arc(Arc<T>),
+    /// An object inside a kept value: the keeper holds the value, and with
+    /// it the object, for as long as this lives.
+    Kept {
+        object: NonNull<T>,
+        _keeper: Arc<Keeper>,
+    },
+}
+
+// SAFETY: a `Kept` object is only ever reached as `&T` (the keeper never
+// hands out the value), so sending or sharing the handle is sending or
+// sharing `&T`, which `T: Sync` allows; the keeper itself is Send + Sync.
+unsafe impl<T: ?Sized + Send + Sync> Send for Shared<T> {}
+// SAFETY: as above.
+unsafe impl<T: ?Sized + Send + Sync> Sync for Shared<T> {}
+
+impl<T: ?Sized> Shared<T> {
+    /// A shared object.
+    pub fn new(object: Arc<T>) -> Self {
+        Shared(Home::Arc(object))
+    }
+
+    /// An object inside a value that `keeper` holds.
+    ///
+    /// # Safety
+    ///
+    /// `object` points into the value `keeper` holds, which is never moved,
+    /// mutated or dropped while the keeper lives.
+    pub(crate) unsafe fn kept(object: NonNull<T>, keeper: Arc<Keeper>) -> Self {
+        Shared(Home::Kept { object, _keeper: keeper })
+    }
+}
+
+impl<T: ?Sized> std::ops::Deref for Shared<T> {
+    type Target = T;
+
+    fn deref(&self) -> &T {
+        match &self.0 {
+            Home::Arc(object) => object,
+            // SAFETY: see `Shared::kept`: the keeper we hold keeps the object in place.
+            Home::Kept { object, .. } => unsafe { object.as_ref() },
+        }
+    }
+}
 
 impl<T: ?Sized> fmt::Debug for Shared<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -105,8 +105,9 @@ fn arm(cx: &Context<'_>, method: &Method) -> TokenStream {
             let err = quote_spanned!(err.span()=> #private::error_codec::<#err>());
             match &**ok {
                 Flow::Value(ok) => {
+                    let keep = marshal::keep(cx, ok);
                     let ok = quote_spanned!(ok.span()=> #private::codec::<#ok>());
-                    quote!(__ipc_call.ret_result(#ok, #err, &__ipc_ret)?;)
+                    quote!(__ipc_call.ret_result_owned(#ok, #err, __ipc_ret, #keep)?;)
                 }
                 Flow::Object(ok) => {
                     let ok = quote_spanned!(ok.span()=> #private::handle::<#ok>());

@@ -1,5 +1,5 @@
-//! `impl Trait for Shared<T>`: a shared local object handed back by the peer
-//! where a `Box<dyn Trait>` is expected.
+//! `impl Trait for Shared<T>`: a local object handed back by the peer where a
+//! `Box<dyn Trait>` is expected, reached through `Deref`.
 
 use proc_macro2::TokenStream;
 use quote::quote;
@@ -17,7 +17,7 @@ pub(crate) fn generate(cx: &Context<'_>) -> TokenStream {
         quote! {
             #(#cfgs)*
             #sig {
-                #ident::#name(&*self.0, #(#args),*)
+                #ident::#name(&**self, #(#args),*)
             }
         }
     });

@@ -113,8 +113,8 @@ pub(crate) fn generate(cx: &Context<'_>) -> TokenStream {
                 #ident::__ipc_proxy(__ipc_this)
             }
 
-            fn from_shared(__ipc_this: ::std::sync::Arc<Self>) -> ::std::boxed::Box<Self> {
-                ::std::boxed::Box::new(#private::Shared(__ipc_this))
+            fn from_shared(__ipc_this: #private::Shared<Self>) -> ::std::boxed::Box<Self> {
+                ::std::boxed::Box::new(__ipc_this)
             }
 
             fn dispatch(
@@ -122,6 +122,27 @@ pub(crate) fn generate(cx: &Context<'_>) -> TokenStream {
                 __ipc_call: &mut #private::Incoming<'_>,
             ) -> ::core::result::Result<(), #private::Error> {
                 #ident::__ipc_dispatch(__ipc_this, __ipc_call)
+            }
+        }
+
+        // Handles as fields of the user's own serde types: a `Box<dyn #ident>`
+        // inside a struct crosses as a handle, like an argument does.
+        #[automatically_derived]
+        impl #private::serde::Serialize for dyn #ident {
+            fn serialize<__IpcS: #private::serde::Serializer>(
+                &self,
+                __ipc_serializer: __IpcS,
+            ) -> ::core::result::Result<__IpcS::Ok, __IpcS::Error> {
+                #private::serialize_object::<dyn #ident, __IpcS>(self, __ipc_serializer)
+            }
+        }
+
+        #[automatically_derived]
+        impl<'__ipc_de> #private::serde::Deserialize<'__ipc_de> for ::std::boxed::Box<dyn #ident> {
+            fn deserialize<__IpcD: #private::serde::Deserializer<'__ipc_de>>(
+                __ipc_deserializer: __IpcD,
+            ) -> ::core::result::Result<Self, __IpcD::Error> {
+                #private::deserialize_object::<dyn #ident, __IpcD>(__ipc_deserializer)
             }
         }
 

@@ -33,7 +33,10 @@ pub(crate) fn raw_type(raw: Raw) -> TokenStream {
 pub(crate) fn encode(cx: &Context<'_>, flow: &Flow, name: &str, value: &TokenStream, info: &Ident) -> TokenStream {
     let private = &cx.private;
     match flow {
-        Flow::Value(ty) => quote_spanned!(ty.span()=> __ipc_call.value(#private::codec::<#ty>(), #name, &#value);),
+        Flow::Value(ty) => {
+            let keep = keep(cx, ty);
+            quote_spanned!(ty.span()=> __ipc_call.value_owned(#private::codec::<#ty>(), #name, #value, #keep);)
+        }
         Flow::Raw(raw) => {
             let method = raw_method(*raw);
             quote!(__ipc_call.#method(#name, &#value);)
@@ -78,7 +81,10 @@ pub(crate) fn decode_reply(cx: &Context<'_>, flow: &Flow, info: &Ident) -> Token
 pub(crate) fn encode_return(cx: &Context<'_>, flow: &Flow, info: &Ident) -> TokenStream {
     let private = &cx.private;
     match flow {
-        Flow::Value(ty) => quote_spanned!(ty.span()=> __ipc_call.ret(#private::codec::<#ty>(), &__ipc_ret)?;),
+        Flow::Value(ty) => {
+            let keep = keep(cx, ty);
+            quote_spanned!(ty.span()=> __ipc_call.ret_owned(#private::codec::<#ty>(), __ipc_ret, #keep)?;)
+        }
         Flow::Raw(raw) => {
             let method = format_ident!("ret_{}", raw_method(*raw));
             quote!(__ipc_call.#method(__ipc_ret)?;)
@@ -89,6 +95,18 @@ pub(crate) fn encode_return(cx: &Context<'_>, flow: &Flow, info: &Ident) -> Toke
             quote!(__ipc_call.ret_callback(#exported)?;)
         }
     }
+}
+
+/// How a moved value of type `ty` is kept if it turns out to hold object
+/// handles: `Some` when `ty: Send + 'static`, found without requiring it (a
+/// method resolution that prefers `Keepable` and falls back to `NotKeepable`).
+pub(crate) fn keep(cx: &Context<'_>, ty: &syn::Type) -> TokenStream {
+    let private = &cx.private;
+    quote_spanned! {ty.span()=> {
+        #[allow(unused_imports)]
+        use #private::{Keepable as _, NotKeepable as _};
+        (&#private::Probe::<#ty>::new()).keep()
+    }}
 }
 
 fn input_names(callback: &Callback) -> Vec<Ident> {

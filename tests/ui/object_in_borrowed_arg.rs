@@ -1,7 +1,5 @@
 use multiprocess::ipc_interface;
 
-use std::collections::HashMap;
-
 #[ipc_interface]
 pub trait Echo: Send + Sync {
     fn echo(&self, message: String) -> String;
@@ -9,7 +7,7 @@ pub trait Echo: Send + Sync {
 
 #[ipc_interface]
 pub trait Directory: Send + Sync {
-    fn all(&self) -> HashMap<String, Box<dyn Echo>>;
+    fn add(&self, entries: &Vec<Box<dyn Echo>>);
 }
 
 fn main() {}
