@@ -116,6 +116,9 @@ pub(crate) struct Callback {
     pub(crate) output: Option<Box<Flow>>,
     /// `E` of an output `Result<T, E>`: a transport failure returns `Err(E::from(error))`.
     pub(crate) error: Option<Box<Type>>,
+    /// `Option<Box<dyn Fn..>>`: `None` crosses as itself (libmultiprocess's
+    /// empty `std::function`).
+    pub(crate) optional: bool,
 }
 
 /// Collects errors so that one expansion reports every problem at once.
@@ -333,6 +336,11 @@ fn flow(ty: &Type) -> syn::Result<Flow> {
     if let Some(callback) = callback(ty)? {
         return Ok(Flow::Callback(callback));
     }
+    if let Some([inner]) = generic_args(ty, "Option").as_deref()
+        && let Some(callback) = callback(inner)?
+    {
+        return Ok(Flow::Callback(Callback { optional: true, ..callback }));
+    }
     if is_object(ty) {
         return Ok(Flow::Object(ty.clone()));
     }
@@ -546,24 +554,13 @@ fn callback(ty: &Type) -> syn::Result<Option<Callback>> {
             "a shared callback must be `Arc<dyn Fn(..) + Send + Sync>`: an `Arc` cannot call `FnMut` or `FnOnce`",
         ));
     }
-    let mut inputs = Vec::new();
-    for input in &args.inputs {
-        match flow(input)? {
-            Flow::Callback(_) => {
-                return Err(syn::Error::new_spanned(input, "a callback that takes a callback is not supported"));
-            }
-            flow => inputs.push(flow),
-        }
-    }
+    // Whatever a method may take or return, a callback may too: objects,
+    // and callbacks of its own.
+    let inputs = args.inputs.iter().map(flow).collect::<syn::Result<Vec<_>>>()?;
     let output = match &args.output {
         ReturnType::Default => None,
         ReturnType::Type(_, output) if matches!(&**output, Type::Tuple(t) if t.elems.is_empty()) => None,
-        ReturnType::Type(_, output) => match flow(output)? {
-            Flow::Callback(_) => {
-                return Err(syn::Error::new_spanned(output, "a callback that returns a callback is not supported"));
-            }
-            flow => Some(Box::new(flow)),
-        },
+        ReturnType::Type(_, output) => Some(Box::new(flow(output)?)),
     };
     let error = match &args.output {
         ReturnType::Type(_, output) => match generic_args(output, "Result").as_deref() {
@@ -572,5 +569,5 @@ fn callback(ty: &Type) -> syn::Result<Option<Callback>> {
         },
         ReturnType::Default => None,
     };
-    Ok(Some(Callback { ty: ty.clone(), container, flavor, inputs, output, error }))
+    Ok(Some(Callback { ty: ty.clone(), container, flavor, inputs, output, error, optional: false }))
 }

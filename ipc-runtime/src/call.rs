@@ -268,6 +268,12 @@ impl<'a> OutgoingCall<'a> {
         self.object(codec, name, callback);
     }
 
+    /// Encodes an optional callback argument (`Option<Box<dyn Fn..>>`): the
+    /// receiver gets `None`, or a proxy it calls back through.
+    pub fn optional_callback(&mut self, name: &str, callback: Option<Callback>) {
+        self.object(OPTIONAL_CALLBACK, name, callback);
+    }
+
     /// Lends a borrowed object (`&dyn I`) for the duration of the call. The
     /// callee's proxy reaches it only while this call waits for its reply and
     /// only from the callee's partner thread; later, or from other threads,
@@ -463,6 +469,11 @@ impl Reply {
         self.object(REMOTE_CALLBACK)
     }
 
+    /// Decodes a returned optional callback.
+    pub fn optional_callback(&mut self) -> Result<Option<RemoteCallback>, Error> {
+        self.object(OPTIONAL_REMOTE_CALLBACK)
+    }
+
     /// Decodes the callee's new value of a `&mut T` argument into `target`.
     pub fn write_back<T>(&mut self, codec: Codec<T>, name: &str, target: &mut T) -> Result<(), Error> {
         let (value, used) = decode_in(&self.conn, codec, &self.body[self.pos..], name)?;
@@ -570,6 +581,11 @@ impl<'a> Incoming<'a> {
     /// Decodes the next callback argument.
     pub fn callback(&mut self, name: &str) -> Result<RemoteCallback, Error> {
         self.object(REMOTE_CALLBACK, name)
+    }
+
+    /// Decodes the next optional callback argument.
+    pub fn optional_callback(&mut self, name: &str) -> Result<Option<RemoteCallback>, Error> {
+        self.object(OPTIONAL_REMOTE_CALLBACK, name)
     }
 
     /// Marks the arguments as decoded; logs the call as received.
@@ -685,6 +701,11 @@ impl<'a> Incoming<'a> {
             self.log_return(|| with_ids(described, &self.exported[before..]));
         }
         Ok(())
+    }
+
+    /// Encodes a returned optional callback.
+    pub fn ret_optional_callback(&mut self, callback: Option<Callback>) -> Result<(), Error> {
+        self.ret_object(OPTIONAL_CALLBACK, callback)
     }
 
     /// Encodes a returned callback.
@@ -892,6 +913,22 @@ const REMOTE_CALLBACK: HandleCodec<RemoteCallback> = HandleCodec {
     describe_out: RemoteCallback::describe,
     describe_in: RemoteCallback::describe,
     signature: RemoteCallback::signature,
+};
+
+const OPTIONAL_CALLBACK: HandleCodec<Option<Callback>> = HandleCodec {
+    export: <Option<Callback> as Export>::export,
+    import: |_| Err(Error::Protocol("a local callback is never imported".into())),
+    describe_out: <Option<Callback> as Export>::describe,
+    describe_in: <Option<Callback> as Export>::describe,
+    signature: |_| {},
+};
+
+const OPTIONAL_REMOTE_CALLBACK: HandleCodec<Option<RemoteCallback>> = HandleCodec {
+    export: |_, _| Err(Error::Protocol("a callback of the peer cannot be sent on".into())),
+    import: <Option<RemoteCallback> as Import>::import,
+    describe_out: <Option<RemoteCallback> as Import>::describe,
+    describe_in: <Option<RemoteCallback> as Import>::describe,
+    signature: <Option<RemoteCallback> as Import>::signature,
 };
 
 /// The codec of a handle type `T`.

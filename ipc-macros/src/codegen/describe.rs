@@ -75,11 +75,20 @@ fn callback_shape(cx: &Context<'_>, callback: &Callback) -> TokenStream {
     };
     let inputs = callback.inputs.iter().map(|flow| flow_shape(cx, flow));
     let output = callback.output.as_deref().map(|flow| flow_shape(cx, flow));
-    quote! {
+    let described = quote! {
         __ipc_sig.callback(#flavor, |__ipc_sig: &mut #private::Signature| {
             #(#inputs)*
             __ipc_sig.returns();
             #output
         });
+    };
+    if callback.optional {
+        quote! {
+            __ipc_sig.open("option");
+            #described
+            __ipc_sig.close();
+        }
+    } else {
+        described
     }
 }

@@ -42,9 +42,35 @@ pub(crate) fn encode(cx: &Context<'_>, flow: &Flow, name: &str, value: &TokenStr
             quote!(__ipc_call.#method(#name, &#value);)
         }
         Flow::Object(ty) => quote_spanned!(ty.span()=> __ipc_call.object(#private::handle::<#ty>(), #name, #value);),
+        Flow::Callback(callback) if callback.optional => {
+            let exported = export_callback(cx, callback, &quote!(__ipc_some), info);
+            quote! {
+                __ipc_call.optional_callback(#name, match #value {
+                    ::core::option::Option::Some(__ipc_some) => ::core::option::Option::Some(#exported),
+                    ::core::option::Option::None => ::core::option::Option::None,
+                });
+            }
+        }
         Flow::Callback(callback) => {
             let exported = export_callback(cx, callback, value, info);
             quote!(__ipc_call.callback(#name, #exported);)
+        }
+    }
+}
+
+/// The type a callback argument or result has in the user's signature.
+pub(crate) fn callback_type(callback: &Callback) -> TokenStream {
+    let ty = &callback.ty;
+    if callback.optional { quote!(::core::option::Option<#ty>) } else { quote!(#ty) }
+}
+
+/// Wraps an `Option<RemoteCallback>` expression in an `Option` of the user's closure type.
+fn import_optional(cx: &Context<'_>, callback: &Callback, remote: &TokenStream, info: &Ident) -> TokenStream {
+    let imported = import_callback(cx, callback, &quote!(__ipc_some), info);
+    quote! {
+        match #remote {
+            ::core::option::Option::Some(__ipc_some) => ::core::option::Option::Some(#imported),
+            ::core::option::Option::None => ::core::option::Option::None,
         }
     }
 }
@@ -59,6 +85,9 @@ pub(crate) fn decode(cx: &Context<'_>, flow: &Flow, name: &str, info: &Ident) ->
             quote!(__ipc_call.#method(#name)?)
         }
         Flow::Object(ty) => quote_spanned!(ty.span()=> __ipc_call.object(#private::handle::<#ty>(), #name)?),
+        Flow::Callback(callback) if callback.optional => {
+            import_optional(cx, callback, &quote!(__ipc_call.optional_callback(#name)?), info)
+        }
         Flow::Callback(callback) => import_callback(cx, callback, &quote!(__ipc_call.callback(#name)?), info),
     }
 }
@@ -73,6 +102,9 @@ pub(crate) fn decode_reply(cx: &Context<'_>, flow: &Flow, info: &Ident) -> Token
             quote!(__ipc_reply.#method()?)
         }
         Flow::Object(ty) => quote_spanned!(ty.span()=> __ipc_reply.object(#private::handle::<#ty>())?),
+        Flow::Callback(callback) if callback.optional => {
+            import_optional(cx, callback, &quote!(__ipc_reply.optional_callback()?), info)
+        }
         Flow::Callback(callback) => import_callback(cx, callback, &quote!(__ipc_reply.callback()?), info),
     }
 }
@@ -90,6 +122,15 @@ pub(crate) fn encode_return(cx: &Context<'_>, flow: &Flow, info: &Ident) -> Toke
             quote!(__ipc_call.#method(__ipc_ret)?;)
         }
         Flow::Object(ty) => quote_spanned!(ty.span()=> __ipc_call.ret_object(#private::handle::<#ty>(), __ipc_ret)?;),
+        Flow::Callback(callback) if callback.optional => {
+            let exported = export_callback(cx, callback, &quote!(__ipc_some), info);
+            quote! {
+                __ipc_call.ret_optional_callback(match __ipc_ret {
+                    ::core::option::Option::Some(__ipc_some) => ::core::option::Option::Some(#exported),
+                    ::core::option::Option::None => ::core::option::Option::None,
+                })?;
+            }
+        }
         Flow::Callback(callback) => {
             let exported = export_callback(cx, callback, &quote!(__ipc_ret), info);
             quote!(__ipc_call.ret_callback(#exported)?;)
@@ -156,7 +197,7 @@ fn import_callback(cx: &Context<'_>, callback: &Callback, remote: &TokenStream, 
             quote!(#name: #ty)
         }
         Flow::Callback(callback) => {
-            let ty = &callback.ty;
+            let ty = callback_type(callback);
             quote!(#name: #ty)
         }
     });
@@ -172,10 +213,7 @@ fn import_callback(cx: &Context<'_>, callback: &Callback, remote: &TokenStream, 
             let output = match &**flow {
                 Flow::Value(ty) | Flow::Object(ty) => quote!(#ty),
                 Flow::Raw(raw) => raw_type(*raw),
-                Flow::Callback(callback) => {
-                    let ty = &callback.ty;
-                    quote!(#ty)
-                }
+                Flow::Callback(callback) => callback_type(callback),
             };
             (output, decode_reply(cx, flow, info))
         }
