@@ -37,7 +37,9 @@
 //! | `&T`, `&str`, `&[T]` | the referent is sent; the callee borrows its copy |
 //! | `&mut T` | sent, and the callee's changes are written back into the caller's value |
 //! | `Box<dyn I>`, `Arc<dyn I>` (`I` an interface), in `Option` or `Vec` | a handle: the owner keeps the object, the other side gets a proxy |
-//! | `Box<dyn Fn(..) -> R + Send + Sync>`, `Arc<dyn Fn..>`, `Box<dyn FnMut.. + Send>`, `Box<dyn FnOnce.. + Send>` | a callback, called back across the boundary |
+//! | the same as fields of your serde structs and enums, or in maps, in a value taken by value | a handle, the same (see below) |
+//! | `Box<dyn Fn(..) -> R + Send + Sync>`, `Arc<dyn Fn..>`, `Box<dyn FnMut.. + Send>`, `Box<dyn FnOnce.. + Send>`, and `Option` of those | a callback, called back across the boundary; `None` crosses as itself; a callback may take and return objects and callbacks |
+//! | `Arc<T>`, `Arc<[u8]>`, `Arc<str>` | by value (serde's `rc`, enabled in the re-export) |
 //! | `Result<T, E>` return | `Err` crosses as a value; transport failures arrive as `E::from(Error)` |
 //! | `Result<T, multiprocess::Error>` | [`Error`] is serializable: `Timeout`, `Disconnected`, `Incompatible` arrive as themselves |
 //! | a callback `-> Result<T, E>` | like a method: a transport failure returns `Err(E::from(error))` |
@@ -57,6 +59,49 @@
 //!     pub x: i64,
 //!     pub y: i64,
 //! }
+//! ```
+//!
+//! Objects may be fields of such types: `#[ipc_interface]` implements
+//! `Serialize` for `dyn Trait` and `Deserialize` for `Box<dyn Trait>`, which
+//! mean something only inside an ipc call. A value holding handles is kept
+//! (moved to the heap) until the peer has released every object in it, and
+//! our own object coming back arrives as itself. Inside a borrowed, in/out or
+//! error value a handle is refused (`Error::Encode`, "pass the value by value").
+//!
+//! ```
+//! use multiprocess::{Deserialize, Serialize, ipc_interface};
+//!
+//! #[ipc_interface]
+//! pub trait Notify: Send + Sync {
+//!     fn notify(&self, topic: String);
+//! }
+//!
+//! #[derive(Serialize, Deserialize)]
+//! #[serde(crate = "multiprocess::serde")]
+//! pub struct Subscription {
+//!     pub topic: String,
+//!     pub notify: Box<dyn Notify>,
+//! }
+//!
+//! #[ipc_interface]
+//! pub trait Hub: Send + Sync {
+//!     fn subscribe(&self, subscription: Subscription);
+//! }
+//!
+//! struct LocalHub;
+//! impl Hub for LocalHub {
+//!     fn subscribe(&self, subscription: Subscription) {
+//!         subscription.notify.notify(subscription.topic); // calls back into the subscriber
+//!     }
+//! }
+//! struct Printer;
+//! impl Notify for Printer {
+//!     fn notify(&self, topic: String) { println!("news on {topic}") }
+//! }
+//!
+//! let hub = multiprocess::pair::<dyn Hub>(Box::new(LocalHub))?;
+//! hub.subscribe(Subscription { topic: "blocks".into(), notify: Box::new(Printer) });
+//! # Ok::<(), multiprocess::Error>(())
 //! ```
 //!
 //! # Threads

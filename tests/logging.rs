@@ -26,6 +26,21 @@ impl Serialize for Counted {
 trait Logged: Send + Sync {
     fn greet(&self, name: String, times: u8) -> String;
     fn count(&self, value: Counted);
+    fn watch(&self, callback: Box<dyn Fn(u32) + Send + Sync>);
+    fn item(&self) -> Box<dyn Item>;
+}
+
+#[ipc_interface]
+trait Item: Send + Sync {
+    fn get(&self) -> u32;
+}
+
+struct LocalItem;
+
+impl Item for LocalItem {
+    fn get(&self) -> u32 {
+        5
+    }
 }
 
 struct Local;
@@ -35,6 +50,12 @@ impl Logged for Local {
         format!("hello {name}").repeat(usize::from(times))
     }
     fn count(&self, _value: Counted) {}
+    fn watch(&self, callback: Box<dyn Fn(u32) + Send + Sync>) {
+        callback(1);
+    }
+    fn item(&self) -> Box<dyn Item> {
+        Box::new(LocalItem)
+    }
 }
 
 #[derive(Clone, Default)]
@@ -83,6 +104,8 @@ fn ipc_events_are_readable_cut_and_free_when_off() {
     logged.count(Counted(2));
     assert!(SERIALIZED.load(Ordering::SeqCst) >= 2, "rendered for the log as well");
     assert_eq!(logged.greet("world".into(), 30).len(), 330);
+    logged.watch(Box::new(|_| {}));
+    assert_eq!(logged.item().get(), 5);
     ON.store(false, Ordering::SeqCst);
 
     let text = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
@@ -98,4 +121,12 @@ fn ipc_events_are_readable_cut_and_free_when_off() {
     assert!(rendered.ends_with('…'), "cut: {rendered}");
     assert_eq!(rendered.chars().count(), 201, "{rendered}");
     assert!(text.contains(r#"Logged.count(value: Counted(2))"#), "{text}");
+    // Callbacks are named after the argument they came from, with the id they
+    // were exported under; objects show their id on both sides.
+    let watch = text.lines().find(|line| line.contains("send Logged.watch")).expect("a send event");
+    assert!(watch.contains("Logged.watch(callback: <callback Logged.watch.callback #"), "{watch}");
+    let returned = text.lines().find(|line| line.contains("return Logged.item")).expect("a return event");
+    let id = returned.split("<Item #").nth(1).and_then(|rest| rest.split('>').next()).expect("an id");
+    let reply = text.lines().find(|line| line.contains("reply Logged.item")).expect("a reply event");
+    assert!(reply.contains(&format!("<Item proxy #{id}>")), "the same id on both sides: {returned} / {reply}");
 }

@@ -65,6 +65,9 @@ use proc_macro2::TokenStream;
 ///   sends it, serves callbacks until the reply comes, and decodes the result;
 /// - `impl Echo for Shared<T>`: forwarding to a shared local object handed back
 ///   where a `Box<dyn Echo>` is expected;
+/// - `impl Serialize for dyn Echo` and `impl Deserialize for Box<dyn Echo>`,
+///   so that a `Box<dyn Echo>` (or `Arc<dyn Echo>`) may be a field of your
+///   own serde types and cross as a handle; they work only inside an ipc call;
 /// - `impl Debug for dyn Echo` (unless `Debug` is a supertrait), which says
 ///   whether the object is local or a proxy, and for which connection;
 /// - a `const` assertion that no two interfaces among the trait and its
