@@ -266,3 +266,41 @@ fn a_server_object_sent_inside_a_struct_goes_home_too() {
     drop(back);
     assert_eq!(connection.stats().proxies, 1, "only the hub's proxy is left");
 }
+
+/// Started by `spawn_process`, serves a `LocalHub`; run as a test, checks
+/// that it is not a child.
+#[test]
+fn child_entry() {
+    match multiprocess::serve_if_child::<dyn Hub>(|| Box::new(LocalHub::default())) {
+        Ok(true) => std::process::exit(0),
+        Ok(false) => {}
+        Err(error) => panic!("serving: {error}"),
+    }
+}
+
+#[test]
+fn handles_in_structs_cross_between_processes() {
+    let mut command = std::process::Command::new(std::env::current_exe().unwrap());
+    command.args(["--exact", "child_entry", "--nocapture", "--test-threads=1", "-q"]);
+    command.stdout(std::process::Stdio::null());
+    let child = multiprocess::spawn_process::<dyn Hub>(command).expect("spawn");
+    let hub = child.remote();
+    let probe = Probe::default();
+    assert_eq!(hub.subscribe(Subscription { topic: "blocks".into(), notify: probe.counter() }), 1);
+    assert_eq!(hub.publish("blocks".into()), 6, "the child called our object back");
+    assert_eq!(probe.calls(), 1);
+    hub.unsubscribe_all();
+    assert_eq!(probe.dropped(), 1, "dropped once the child dropped its subscription");
+
+    let given = hub.give("theirs".into());
+    assert!(multiprocess::connection_of(&*given.notify).is_some());
+    assert_eq!(given.notify.notify("four".into()), 4);
+
+    let notify = probe.counter();
+    let id = notify.id();
+    let back = hub.echo(Subscription { topic: "home".into(), notify });
+    assert!(multiprocess::connection_of(&*back.notify).is_none(), "ours again");
+    assert_eq!(back.notify.id(), id);
+    drop((given, back));
+    assert!(child.shutdown().expect("a status").success());
+}

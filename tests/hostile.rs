@@ -73,6 +73,15 @@ pub trait Victim: Send + Sync {
     fn vitals(&self) -> Vitals;
     fn peaks(&self) -> Vitals;
     fn reset_peaks(&self);
+    fn subscribe(&self, subscription: Subscription) -> u64;
+}
+
+/// A user type with a handle in it.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(crate = "multiprocess::serde")]
+pub struct Subscription {
+    pub topic: String,
+    pub token: Box<dyn Token>,
 }
 
 /// This process's threads, descriptors and resident memory.
@@ -117,6 +126,9 @@ struct Server;
 impl Victim for Server {
     fn echo(&self, message: String) -> String {
         message
+    }
+    fn subscribe(&self, subscription: Subscription) -> u64 {
+        subscription.topic.len() as u64
     }
     fn take(&self, note: Note) -> u64 {
         (note.title.len() + note.body.len()) as u64
@@ -591,6 +603,39 @@ fn nul_names_and_deep_nesting_are_errors_not_panics() {
         let mut shallow = vec![1u8; 50];
         shallow.push(0);
         assert_eq!(raw_call(&mut channel, 2, "depth", &shallow), Some(0), "within the limit it is served");
+    });
+}
+
+#[test]
+fn forged_handles_inside_a_user_type_are_errors_and_take_nothing() {
+    let target = Target::start();
+    target.survives("forged handles inside a struct field", 6, |target| {
+        let control = target.raw();
+        let mut channel = raw_channel(&control, b"attacker");
+        // `Subscription { topic: "t", token: ObjectRef }`, the reference forged.
+        let subscription = |reference: &[u8]| {
+            let mut args = Vec::new();
+            wire::string(&mut args, 1, b"t");
+            args.extend_from_slice(reference);
+            args
+        };
+        let returned = |id: u64, transfer: u8| {
+            let mut reference = Vec::new();
+            wire::varint(&mut reference, 1); // Returned
+            wire::varint(&mut reference, id);
+            reference.push(transfer);
+            reference
+        };
+        // An object that was never exported; the bootstrap object, which is
+        // no Token, "handed back"; a bad bool; a variant that does not exist.
+        let forged = [returned(999_999, 1), returned(0, 1), returned(0, 0), returned(0, 7), vec![9, 0]];
+        for (id, reference) in forged.iter().enumerate() {
+            assert_eq!(raw_call(&mut channel, id as u64 + 1, "subscribe", &subscription(reference)), Some(1));
+        }
+        // The bootstrap object is still there: a wrong-typed reference took nothing.
+        let mut args = Vec::new();
+        wire::text(&mut args, 2, b"ok");
+        assert_eq!(raw_call(&mut channel, 99, "echo", &args), Some(0));
     });
 }
 

@@ -66,16 +66,25 @@ enum Home<I: ?Sized> {
 
 impl<I: ?Sized + Interface> Home<I> {
     fn find(conn: &Arc<Conn>, id: u64, transfer: bool) -> Result<Home<I>, Error> {
-        let target = if transfer { conn.unexport(id) } else { conn.lookup(id) };
-        let target = target.ok_or(Error::UnknownObject(id))?;
+        // Looked at before it is taken: a reference of the wrong type, even
+        // one that claims to hand the object back, leaves it where it is.
+        let target = conn.lookup(id).ok_or(Error::UnknownObject(id))?;
         let any = target.as_any();
-        if let Some(object) = any.downcast_ref::<ObjectTarget<I>>() {
-            return Ok(Home::Shared(object.object.clone()));
+        let home = if let Some(object) = any.downcast_ref::<ObjectTarget<I>>() {
+            Home::Shared(object.object.clone())
+        } else if let Some(kept) = any.downcast_ref::<KeptTarget<I>>() {
+            Home::Kept(kept.object, kept.keeper.clone())
+        } else {
+            return Err(Error::Decode {
+                what: "object reference".into(),
+                message: format!("object {id} is not a {}", I::NAME),
+            });
+        };
+        if transfer {
+            // The peer gave up its reference: the entry goes, the object lives on in `home`.
+            drop(conn.unexport(id));
         }
-        if let Some(kept) = any.downcast_ref::<KeptTarget<I>>() {
-            return Ok(Home::Kept(kept.object, kept.keeper.clone()));
-        }
-        Err(Error::Decode { what: "object reference".into(), message: format!("object {id} is not a {}", I::NAME) })
+        Ok(home)
     }
 
     fn into_box(self) -> Box<I> {
