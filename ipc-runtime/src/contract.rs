@@ -75,6 +75,15 @@ pub struct WireName {
 impl WireName {
     /// The default wire name of trait `name` declared in module `module_path`
     /// (as `module_path!()` says it); the crate's name is dropped.
+    ///
+    /// ```
+    /// use multiprocess::WireName;
+    ///
+    /// let moved_crate = WireName::from_module("other_crate::node", "Chain");
+    /// let here = WireName::from_module("my_crate::node", "Chain");
+    /// assert_eq!(moved_crate.method_id("tip"), here.method_id("tip"));
+    /// assert_eq!(here.to_string(), "node::Chain");
+    /// ```
     pub const fn from_module(module_path: &'static str, name: &'static str) -> WireName {
         let bytes = module_path.as_bytes();
         let mut i = 0;
@@ -93,6 +102,11 @@ impl WireName {
     }
 
     /// A wire name given with `#[ipc_interface(name = "..")]`.
+    ///
+    /// ```
+    /// let name = multiprocess::WireName::explicit("app.Store");
+    /// assert_eq!(name.to_string(), "app.Store");
+    /// ```
     pub const fn explicit(name: &'static str) -> WireName {
         WireName { path: "", name }
     }
@@ -105,7 +119,14 @@ impl WireName {
         }
     }
 
-    /// The id of method `method` of this interface.
+    /// The id of method `method` of this interface: a hash of the wire name
+    /// and the method's name, so reordering methods changes no id.
+    ///
+    /// ```
+    /// let store = multiprocess::WireName::explicit("app.Store");
+    /// assert_ne!(store.method_id("get"), store.method_id("put"));
+    /// assert_eq!(store.method_id("get"), multiprocess::WireName::explicit("app.Store").method_id("get"));
+    /// ```
     pub const fn method_id(&self, method: &str) -> u64 {
         fnv1a(fnv1a(self.hash(FNV_OFFSET), b"."), method.as_bytes())
     }

@@ -24,6 +24,14 @@
 //! inherited); its own call to [`init`] adds them to its own.
 //!
 //! Behind the `logging` feature, on by default.
+//!
+//! ```
+//! // `--debug=ipc --debug=net`, as an argument parser would collect them.
+//! let debug: Vec<String> =
+//!     std::env::args().filter_map(|arg| arg.strip_prefix("--debug=").map(str::to_owned)).collect();
+//! multiprocess::logging::init(&debug);
+//! tracing::debug!(target: "net", "shown with --debug=net");
+//! ```
 
 use std::{fmt, io::IsTerminal, sync::OnceLock};
 
