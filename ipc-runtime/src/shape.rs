@@ -10,7 +10,7 @@ use std::{
 };
 
 use serde::de::DeserializeOwned;
-use serde_reflection::{ContainerFormat, Format, Registry, Tracer, TracerConfig, VariantFormat};
+use serde_reflection::{ContainerFormat, Format, Named, Registry, Tracer, TracerConfig, VariantFormat};
 
 /// The shape of a serde type, traced once per process.
 pub(crate) fn shape_of<T: DeserializeOwned>() -> String {
@@ -51,6 +51,16 @@ fn render(format: &Format, registry: &Registry, stack: &mut Vec<String>, out: &m
             render(format, registry, stack, out);
         }
     };
+    let named = |fields: &[Named<Format>], stack: &mut Vec<String>, out: &mut String| {
+        for (i, field) in fields.iter().enumerate() {
+            if i > 0 {
+                out.push_str(", ");
+            }
+            out.push_str(&field.name);
+            out.push_str(": ");
+            render(&field.value, registry, stack, out);
+        }
+    };
     match format {
         Format::TypeName(name) => {
             if let Some(depth) = stack.iter().rev().position(|enclosing| enclosing == name) {
@@ -76,14 +86,7 @@ fn render(format: &Format, registry: &Registry, stack: &mut Vec<String>, out: &m
                 }
                 ContainerFormat::Struct(fields) => {
                     out.push_str("struct{");
-                    for (i, field) in fields.iter().enumerate() {
-                        if i > 0 {
-                            out.push_str(", ");
-                        }
-                        out.push_str(&field.name);
-                        out.push_str(": ");
-                        render(&field.value, registry, stack, out);
-                    }
+                    named(fields, stack, out);
                     out.push('}');
                 }
                 ContainerFormat::Enum(variants) => {
@@ -107,14 +110,7 @@ fn render(format: &Format, registry: &Registry, stack: &mut Vec<String>, out: &m
                             }
                             VariantFormat::Struct(fields) => {
                                 out.push('{');
-                                for (i, field) in fields.iter().enumerate() {
-                                    if i > 0 {
-                                        out.push_str(", ");
-                                    }
-                                    out.push_str(&field.name);
-                                    out.push_str(": ");
-                                    render(&field.value, registry, stack, out);
-                                }
+                                named(fields, stack, out);
                                 out.push('}');
                             }
                         }
