@@ -148,29 +148,34 @@ fn dropping_a_spawned_child_waits_no_longer_than_its_exit_timeout() {
 }
 
 #[test]
-fn on_disconnect_runs_once_with_the_reason_and_can_be_removed() {
+fn on_disconnect_runs_once_and_can_be_removed() {
     let probe = multiprocess::pair::<dyn Probe>(Box::new(LocalProbe)).unwrap();
     let connection = multiprocess::connection_of(&*probe).unwrap();
     let (tell, told) = mpsc::channel();
     let runs = Arc::new(Mutex::new(0));
     let counted = runs.clone();
-    let _ = connection.on_disconnect(move |why| {
+    let watched = connection.clone();
+    connection.on_disconnect(move || {
         *counted.lock().unwrap() += 1;
-        tell.send(why.is_ok()).unwrap();
+        tell.send(watched.wait_closed(Duration::ZERO)).unwrap();
     });
-    let removed = connection.on_disconnect(|_| panic!("removed"));
-    assert!(connection.remove_on_disconnect(removed));
-    assert!(!connection.remove_on_disconnect(removed));
+    let removed = connection.on_disconnect(|| panic!("removed"));
+    assert!(connection.remove_on_disconnect(&removed));
+    assert!(!connection.remove_on_disconnect(&removed));
+    let also_removed = connection.on_disconnect(|| panic!("removed too"));
+    assert!(also_removed.clone().remove());
+    assert!(!also_removed.remove());
     drop(probe);
     connection.close();
-    assert_eq!(told.recv_timeout(BOUND), Ok(true), "an orderly close");
+    let why = told.recv_timeout(BOUND).expect("the callback ran");
+    assert!(matches!(why, Some(Ok(()))), "an orderly close, known inside the callback: {why:?}");
     connection.close();
     assert_eq!(*runs.lock().unwrap(), 1);
 
     // Registered after the close: runs at once, on this thread.
     let here = std::thread::current().id();
     let (tell, told) = mpsc::channel();
-    let _ = connection.on_disconnect(move |_| tell.send(std::thread::current().id()).unwrap());
+    connection.on_disconnect(move || tell.send(std::thread::current().id()).unwrap());
     assert_eq!(told.try_recv(), Ok(here));
 }
 
@@ -178,12 +183,11 @@ fn on_disconnect_runs_once_with_the_reason_and_can_be_removed() {
 fn on_disconnect_tells_that_a_killed_child_went_away() {
     let spawned = multiprocess::spawn_process::<dyn Probe>(child("serve")).expect("spawn");
     let (tell, told) = mpsc::channel();
-    let _ = spawned.connection().on_disconnect(move |why| tell.send(why).unwrap());
+    spawned.connection().on_disconnect(move || tell.send(()).unwrap());
     spawned.kill().unwrap();
+    told.recv_timeout(BOUND).expect("the callback ran");
     // A vanished peer is an end of stream, as an exit is: `Ok(())`.
-    let why = told.recv_timeout(BOUND).expect("the callback ran");
-    assert!(why.is_ok(), "{why:?}");
-    assert!(spawned.connection().is_closed());
+    assert!(matches!(spawned.connection().wait_closed(Duration::ZERO), Some(Ok(()))));
 }
 
 #[test]
@@ -292,5 +296,12 @@ fn wait_returns_once_another_thread_stops_the_listener() {
     assert_eq!(probe.pid(), std::process::id(), "the connection made before carries on");
     drop(probe);
     drop(listener);
+
+    // `run` is `wait` that consumes the listener.
+    let listener = multiprocess::listen::<dyn Probe>(&address, || Box::new(LocalProbe)).unwrap();
+    let stopper = listener.stopper();
+    let stopping = std::thread::spawn(move || stopper.stop());
+    listener.run();
+    stopping.join().unwrap();
     std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -438,11 +438,6 @@ impl Conn {
         closers.len() != before
     }
 
-    /// Why the connection closed, once it has.
-    pub(crate) fn outcome(&self) -> Option<Result<(), Error>> {
-        self.outcome.lock().unwrap_or_else(|p| p.into_inner()).clone()
-    }
-
     pub(crate) fn wait_closed(&self, timeout: Option<Duration>) -> Option<Result<(), Error>> {
         let outcome = self.outcome.lock().unwrap_or_else(|p| p.into_inner());
         let outcome = match timeout {
@@ -587,20 +582,21 @@ impl Connection {
         self.inner.wait_closed(Some(timeout))
     }
 
-    /// Runs `callback` once the connection closes, for whatever reason, with
-    /// why it closed: `Ok(())` when either side closed it or the peer went
-    /// away (exited, or was killed: the end of its stream), or the error
-    /// that ended it (a protocol violation, a stalled frame). It runs after every object exported to the peer has been dropped,
-    /// on the thread that closed the connection (never one that reads a
-    /// socket); if the connection has already closed, it runs at once, on
-    /// this thread. A panic in it is caught and logged.
+    /// Runs `callback` once the connection closes, for whatever reason: either
+    /// side closed it, the peer went away (exited, or was killed), or a fault
+    /// ended it. [`wait_closed`](Connection::wait_closed) tells which, at once,
+    /// from inside the callback. It runs after every object exported to the
+    /// peer has been dropped, on the thread that closed the connection (never
+    /// one that reads a socket); if the connection has already closed, it runs
+    /// at once, on this thread. A panic in it is caught and logged.
     ///
-    /// Keep the returned [`DisconnectHook`] to take the callback back with
-    /// [`remove_on_disconnect`](Connection::remove_on_disconnect); dropping it
-    /// leaves the callback in place.
+    /// Keep the returned [`DisconnectHook`] to take the callback back
+    /// ([`DisconnectHook::remove`], or
+    /// [`remove_on_disconnect`](Connection::remove_on_disconnect)); dropping
+    /// it leaves the callback in place.
     ///
     /// ```
-    /// use std::sync::mpsc;
+    /// use std::{sync::mpsc, time::Duration};
     /// # use multiprocess::ipc_interface;
     /// # #[ipc_interface]
     /// # pub trait Ping: Send + Sync { fn ping(&self) -> u32; }
@@ -610,20 +606,21 @@ impl Connection {
     /// let ping = multiprocess::pair::<dyn Ping>(Box::new(Local))?;
     /// let connection = multiprocess::connection_of(&*ping).expect("a proxy");
     /// let (tell, told) = mpsc::channel();
-    /// connection.on_disconnect(move |why| tell.send(why.is_ok()).unwrap());
-    /// let unwanted = connection.on_disconnect(|_| panic!("removed before the close"));
-    /// assert!(connection.remove_on_disconnect(unwanted));
+    /// let watched = connection.clone();
+    /// connection.on_disconnect(move || {
+    ///     // Why it closed: Ok(()) for a close or the peer's exit, else the fault.
+    ///     let why = watched.wait_closed(Duration::ZERO);
+    ///     tell.send(why).unwrap();
+    /// });
+    /// let unwanted = connection.on_disconnect(|| panic!("removed before the close"));
+    /// assert!(unwanted.remove());
     /// connection.close();
-    /// assert_eq!(told.recv(), Ok(true));
+    /// assert!(matches!(told.recv(), Ok(Some(Ok(())))));
     /// # Ok::<(), multiprocess::Error>(())
     /// ```
-    pub fn on_disconnect(&self, callback: impl FnOnce(Result<(), Error>) + Send + 'static) -> DisconnectHook {
-        let weak = Arc::downgrade(&self.inner);
-        let id = self.inner.on_close(Box::new(move || {
-            let outcome = weak.upgrade().and_then(|conn| conn.outcome()).unwrap_or(Ok(()));
-            callback(outcome);
-        }));
-        DisconnectHook { conn: self.inner.id, id }
+    pub fn on_disconnect(&self, callback: impl FnOnce() + Send + 'static) -> DisconnectHook {
+        let id = self.inner.on_close(Box::new(callback));
+        DisconnectHook { conn: Arc::downgrade(&self.inner), id }
     }
 
     /// Takes back a callback given to [`on_disconnect`](Connection::on_disconnect).
@@ -638,13 +635,13 @@ impl Connection {
     /// # impl Ping for Local { fn ping(&self) -> u32 { 7 } }
     /// let ping = multiprocess::pair::<dyn Ping>(Box::new(Local))?;
     /// let connection = multiprocess::connection_of(&*ping).expect("a proxy");
-    /// let hook = connection.on_disconnect(|_| {});
-    /// assert!(connection.remove_on_disconnect(hook));
-    /// assert!(!connection.remove_on_disconnect(hook), "only once");
+    /// let hook = connection.on_disconnect(|| {});
+    /// assert!(connection.remove_on_disconnect(&hook));
+    /// assert!(!connection.remove_on_disconnect(&hook), "only once");
     /// # Ok::<(), multiprocess::Error>(())
     /// ```
-    pub fn remove_on_disconnect(&self, hook: DisconnectHook) -> bool {
-        hook.conn == self.inner.id && self.inner.remove_closer(hook.id)
+    pub fn remove_on_disconnect(&self, hook: &DisconnectHook) -> bool {
+        std::ptr::eq(hook.conn.as_ptr(), Arc::as_ptr(&self.inner)) && self.inner.remove_closer(hook.id)
     }
 }
 
@@ -659,12 +656,32 @@ impl Connection {
 /// # impl Ping for Local { fn ping(&self) -> u32 { 7 } }
 /// let ping = multiprocess::pair::<dyn Ping>(Box::new(Local))?;
 /// let connection = multiprocess::connection_of(&*ping).expect("a proxy");
-/// let hook: multiprocess::DisconnectHook = connection.on_disconnect(|why| println!("closed: {why:?}"));
-/// connection.remove_on_disconnect(hook);
+/// let hook: multiprocess::DisconnectHook = connection.on_disconnect(|| println!("closed"));
+/// assert!(hook.remove());
 /// # Ok::<(), multiprocess::Error>(())
 /// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct DisconnectHook {
-    conn: u64,
+    conn: Weak<Conn>,
     id: u64,
+}
+
+impl DisconnectHook {
+    /// Takes the callback back: `true` if it was removed before it ran.
+    ///
+    /// ```
+    /// # use multiprocess::ipc_interface;
+    /// # #[ipc_interface]
+    /// # pub trait Ping: Send + Sync { fn ping(&self) -> u32; }
+    /// # struct Local;
+    /// # impl Ping for Local { fn ping(&self) -> u32 { 7 } }
+    /// let ping = multiprocess::pair::<dyn Ping>(Box::new(Local))?;
+    /// let hook = multiprocess::connection_of(&*ping).unwrap().on_disconnect(|| {});
+    /// assert!(hook.clone().remove());
+    /// assert!(!hook.remove(), "already removed");
+    /// # Ok::<(), multiprocess::Error>(())
+    /// ```
+    pub fn remove(self) -> bool {
+        self.conn.upgrade().is_some_and(|conn| conn.remove_closer(self.id))
+    }
 }

@@ -375,6 +375,28 @@ impl Listener {
         self.stopped.wait(None);
     }
 
+    /// Serves until the listener stops, then drops it: [`wait`](Listener::wait)
+    /// for a listener the caller no longer needs afterwards.
+    ///
+    /// ```no_run
+    /// # use multiprocess::ipc_interface;
+    /// # #[ipc_interface]
+    /// # pub trait Ping: Send + Sync { fn ping(&self) -> u32; }
+    /// # struct Local;
+    /// # impl Ping for Local { fn ping(&self) -> u32 { 7 } }
+    /// let listener = multiprocess::listen::<dyn Ping>("unix:/tmp/ping/ping.sock", || Box::new(Local))?;
+    /// let stopper = listener.stopper();
+    /// std::thread::spawn(move || {
+    ///     // ... on SIGTERM, say:
+    ///     stopper.stop();
+    /// });
+    /// listener.run();
+    /// # Ok::<(), multiprocess::Error>(())
+    /// ```
+    pub fn run(self) {
+        self.wait();
+    }
+
     /// [`wait`](Listener::wait) for at most `timeout`; `true` if the listener has stopped.
     ///
     /// ```

@@ -224,7 +224,7 @@ impl<I: ?Sized + Interface> Spawned<I> {
     /// # #[ipc_interface]
     /// # pub trait Echo: Send + Sync { fn echo(&self, message: String) -> String; }
     /// let child = multiprocess::spawn_process::<dyn Echo>(std::process::Command::new("./echo-child"))?;
-    /// let _ = child.connection().on_disconnect(|why| eprintln!("the child went away: {why:?}"));
+    /// child.connection().on_disconnect(|| eprintln!("the child went away"));
     /// # Ok::<(), multiprocess::Error>(())
     /// ```
     pub fn connection(&self) -> &Connection {
