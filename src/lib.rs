@@ -65,8 +65,9 @@
 //! `Serialize` for `dyn Trait` and `Deserialize` for `Box<dyn Trait>`, which
 //! mean something only inside an ipc call. A value holding handles is kept
 //! (moved to the heap) until the peer has released every object in it, and
-//! our own object coming back arrives as itself. Inside a borrowed, in/out or
-//! error value a handle is refused (`Error::Encode`, "pass the value by value").
+//! our own object coming back arrives as itself. Inside a borrowed argument
+//! (`&T`) the objects are lent for the call, as a `&dyn Trait` is; inside an
+//! in/out argument's new value or an error a handle is refused (`Error::Encode`).
 //!
 //! ```
 //! use multiprocess::{Deserialize, Serialize, ipc_interface};

@@ -46,6 +46,23 @@ pub trait Hub: Send + Sync {
     fn echo(&self, subscription: Subscription) -> Subscription;
     fn borrowed(&self, subscription: &Subscription) -> Result<u64, Error>;
     fn bytes(&self, data: Arc<[u8]>, text: Arc<str>) -> (usize, usize);
+    /// Fails with an error that holds the subscription's handle, hidden in a
+    /// type the macro cannot see into.
+    fn fail_with(&self, subscription: Subscription) -> Result<(), HubError>;
+}
+
+/// An error type that (wrongly) carries a handle.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(crate = "multiprocess::serde")]
+pub enum HubError {
+    Rejected(Subscription),
+    Ipc(String),
+}
+
+impl From<Error> for HubError {
+    fn from(error: Error) -> Self {
+        HubError::Ipc(error.to_string())
+    }
 }
 
 /// A `Notify` that counts its calls and records its drop.
@@ -144,6 +161,9 @@ impl Hub for LocalHub {
     fn bytes(&self, data: Arc<[u8]>, text: Arc<str>) -> (usize, usize) {
         (data.len(), text.len())
     }
+    fn fail_with(&self, subscription: Subscription) -> Result<(), HubError> {
+        Err(HubError::Rejected(subscription))
+    }
 }
 
 fn hub() -> Box<dyn Hub> {
@@ -233,18 +253,30 @@ fn our_object_comes_home_as_itself() {
 }
 
 #[test]
-fn a_handle_inside_a_borrowed_argument_is_refused_with_a_clear_error() {
+fn a_handle_inside_a_borrowed_argument_is_lent_for_the_call() {
     let hub = hub();
     let probe = Probe::default();
     let subscription = Subscription { topic: "lent".into(), notify: probe.counter() };
-    match hub.borrowed(&subscription) {
-        Err(Error::Encode { message, .. }) => assert!(message.contains("by value"), "{message}"),
-        other => panic!("expected an Encode error, got {other:?}"),
-    }
-    // Nothing was exported, and the connection works on.
+    let id = subscription.notify.id();
+    // The callee reads the lent object's id through its proxy while we wait.
+    assert_eq!(hub.borrowed(&subscription).unwrap(), id);
+    // Nothing stays exported, nothing was dropped: the object is still ours.
     assert_eq!(multiprocess::connection_of(&*hub).unwrap().stats().exported_objects, 0);
+    assert_eq!(probe.dropped(), 0);
     assert_eq!(hub.subscribe(subscription), 1);
     assert_eq!(hub.publish("lent".into()), 4);
+}
+
+#[test]
+fn a_handle_in_an_error_value_is_refused_with_a_clear_error() {
+    let hub = hub();
+    let probe = Probe::default();
+    match hub.fail_with(Subscription { topic: "err".into(), notify: probe.counter() }) {
+        Err(HubError::Ipc(message)) => assert!(message.contains("error value"), "{message}"),
+        other => panic!("expected the encode error, got {other:?}"),
+    }
+    assert!(!multiprocess::connection_of(&*hub).unwrap().is_closed(), "the connection works on");
+    assert_eq!(hub.publish("nothing".into()), 0);
 }
 
 #[test]

@@ -351,10 +351,12 @@ fn flow(ty: &Type) -> syn::Result<Flow> {
 /// A type that is neither an object nor a callback must not hide a borrow or
 /// a trait object that serde would be asked to encode.
 fn reject_handles(ty: &Type, role: &str) -> syn::Result<()> {
-    // Inside a value that moves (not a borrowed, in/out or error value), a
-    // `Box<dyn Interface>` or `Arc<dyn Interface>` crosses as a handle.
+    // Inside a value (moved, or borrowed and then lent for the call), but not
+    // inside an in/out or error value, a `Box<dyn Interface>` or
+    // `Arc<dyn Interface>` crosses as a handle.
+    let values = role == "a value" || role == "a borrowed argument";
     let mut objects: Vec<*const syn::TypeTraitObject> = Vec::new();
-    if role == "a value" {
+    if values {
         visit_types(ty, &mut |ty| {
             if let Some((_, object)) = boxed_dyn(ty)
                 && fn_bound(object).is_none()
@@ -368,13 +370,13 @@ fn reject_handles(ty: &Type, role: &str) -> syn::Result<()> {
         if found.is_none() {
             match ty {
                 Type::TraitObject(object) if objects.contains(&(object as *const _)) => {}
-                Type::TraitObject(object) if role == "a value" && fn_bound(object).is_some() => {
+                Type::TraitObject(object) if values && fn_bound(object).is_some() => {
                     found = Some((
                         ty.clone(),
                         "a callback inside a value cannot cross: pass it as an argument of its own (`Box<dyn Fn(..) + Send + Sync>`, or an `Option` of one), or make it an `#[ipc_interface]` trait, whose `Box<dyn Trait>` may be a field or an element".to_owned(),
                     ));
                 }
-                Type::TraitObject(_) if role == "a value" => {
+                Type::TraitObject(_) if values => {
                     found = Some((
                         ty.clone(),
                         "this trait object cannot cross: objects travel as `Box<dyn Trait>` or `Arc<dyn Trait>` of a trait marked `#[ipc_interface]`".to_owned(),
@@ -384,7 +386,7 @@ fn reject_handles(ty: &Type, role: &str) -> syn::Result<()> {
                     found = Some((
                         ty.clone(),
                         format!(
-                            "a trait object inside {role} cannot cross: objects travel inside values that move into the call (take the value by value), as `Box<dyn Trait>` or `Arc<dyn Trait>`"
+                            "a trait object inside {role} cannot cross: an in/out argument's new value and an error travel as plain values; pass objects as arguments or results (`Box<dyn Trait>`, `Arc<dyn Trait>`, also as fields of them)"
                         ),
                     ));
                 }

@@ -67,6 +67,7 @@ pub struct Codec<T> {
     pub(crate) encode: EncodeFn<T>,
     /// Encodes under whatever handle context the caller set (see `embed`).
     pub(crate) encode_in_context: EncodeFn<T>,
+    /// Encodes a borrowed slice under the caller's handle context.
     pub(crate) encode_slice: EncodeFn<[T]>,
     pub(crate) decode: DecodeFn<T>,
     pub(crate) render: fn(&T) -> String,
@@ -93,7 +94,7 @@ pub const fn codec<T: Value>() -> Codec<T> {
     Codec {
         encode: |value, out, what| scope::refusing(|| wire::encode_into(out, value, what)),
         encode_in_context: |value, out, what| wire::encode_into(out, value, what),
-        encode_slice: |values, out, what| scope::refusing(|| wire::encode_into(out, values, what)),
+        encode_slice: |values, out, what| wire::encode_into(out, values, what),
         decode: |bytes, what| wire::decode_from(bytes, what),
         render: |value| scope::rendering(|| render::render(value)),
         render_slice: |values| scope::rendering(|| render::render(values)),

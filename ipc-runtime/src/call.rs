@@ -21,7 +21,7 @@ use crate::{
     Error, codec,
     conn::{CallFrame, Conn, Target},
     contract::{self, MethodInfo, Signature},
-    embed::{self, Encoding, KeepFn, Keeper},
+    embed::{self, Encoding, KeepFn, Keeper, Lending, LentObject},
     engine::{self, Link},
     protocol::{self, Header, OutFrame},
     proxy::{Proxy, ProxyCore},
@@ -134,6 +134,8 @@ pub struct OutgoingCall<'a> {
     /// What the call exported, to take back if the callee never takes it.
     exported: Vec<u64>,
     lent: Vec<(u64, &'a Lent<'a>)>,
+    /// Objects inside borrowed arguments, lent for the call like `lent`.
+    lent_inside: Vec<(u64, LentObject)>,
     deadline: Option<Instant>,
 }
 
@@ -156,6 +158,7 @@ impl<'a> OutgoingCall<'a> {
             keep: Vec::new(),
             exported: Vec::new(),
             lent: Vec::new(),
+            lent_inside: Vec::new(),
             deadline: core.deadline(),
         };
         match Link::current(&core.conn) {
@@ -177,10 +180,15 @@ impl<'a> OutgoingCall<'a> {
         call
     }
 
-    /// Encodes a value argument (also the referent of a `&T` or `&mut T` argument).
-    pub fn value<T>(&mut self, codec: Codec<T>, name: &str, value: &T) {
+    /// Encodes the referent of a `&T` or `&mut T` argument. Object handles
+    /// inside it are lent for the call, as a `&dyn I` argument is.
+    pub fn value<T>(&mut self, codec: Codec<T>, name: &str, value: &'a T) {
         if self.error.is_none() {
-            if let Err(error) = (codec.encode)(value, &mut self.frame.inline, name) {
+            let mut lending = Lending { conn: self.conn, lent: Vec::new() };
+            let encoded =
+                embed::lending(&mut lending, || (codec.encode_in_context)(value, &mut self.frame.inline, name));
+            self.lent_inside.append(&mut lending.lent);
+            if let Err(error) = encoded {
                 self.error = Some(error);
             }
             push_rendered(&mut self.log, name, || (codec.render)(value));
@@ -210,9 +218,12 @@ impl<'a> OutgoingCall<'a> {
     }
 
     /// Encodes a `&[T]` argument; the callee gets a `Vec<T>` to borrow from.
-    pub fn slice<T>(&mut self, codec: Codec<T>, name: &str, values: &[T]) {
+    pub fn slice<T>(&mut self, codec: Codec<T>, name: &str, values: &'a [T]) {
         if self.error.is_none() {
-            if let Err(error) = (codec.encode_slice)(values, &mut self.frame.inline, name) {
+            let mut lending = Lending { conn: self.conn, lent: Vec::new() };
+            let encoded = embed::lending(&mut lending, || (codec.encode_slice)(values, &mut self.frame.inline, name));
+            self.lent_inside.append(&mut lending.lent);
+            if let Err(error) = encoded {
                 self.error = Some(error);
             }
             push_rendered(&mut self.log, name, || (codec.render_slice)(values));
@@ -313,7 +324,7 @@ impl<'a> OutgoingCall<'a> {
             }
             return Err(error);
         }
-        let reply = if self.lent.is_empty() {
+        let reply = if self.lent.is_empty() && self.lent_inside.is_empty() {
             link.wait(Some(self.id), &[], self.deadline)
         } else {
             // The engine serves lent objects through its own calling convention.
@@ -325,10 +336,13 @@ impl<'a> OutgoingCall<'a> {
                         as Box<engine::Lent<'_>>
                 })
                 .collect();
-            let lent: Vec<(u64, &engine::Lent<'_>)> =
+            let mut lent: Vec<(u64, &engine::Lent<'_>)> =
                 self.lent.iter().zip(&adapters).map(|((id, _), adapter)| (*id, &**adapter)).collect();
+            lent.extend(self.lent_inside.iter().map(|(id, object)| (*id, &**object as &engine::Lent<'_>)));
             link.wait(Some(self.id), &lent, self.deadline)
         };
+        // The lent objects point into borrowed values: gone before the borrow ends.
+        self.lent_inside.clear();
         // Only now may the proxies the call mentioned send their releases.
         drop(std::mem::take(&mut self.keep));
         let (frame, pos) = reply.map_err(|error| self.refused(error))?.ok_or(Error::Disconnected)?;

@@ -10,8 +10,11 @@
 //!   the heap and held by the exports) until the peer has let go of every
 //!   object in it. A value found to hold handles is encoded again from its
 //!   kept place, so a value without handles costs nothing extra;
-//! - **encoding** a borrowed or in/out value: a handle is refused with an
-//!   error that says to pass the value by value;
+//! - **encoding** a borrowed value (`&T`): its objects are *lent* for the
+//!   call, as a `&dyn I` argument is: served while the call waits, unknown
+//!   after it;
+//! - **encoding** an error value or a write-back: a handle is refused with an
+//!   error that says where handles may go;
 //! - **decoding**: a reference becomes a proxy, or our own object coming home;
 //! - **rendering** for a log line: a handle prints as `<Echo>`.
 //!
@@ -27,7 +30,7 @@ use std::{
 
 use crate::{
     Error,
-    conn::Conn,
+    conn::{CallFrame, Conn},
     scope::{self, State},
 };
 
@@ -64,10 +67,22 @@ impl<'a> Encoding<'a> {
     }
 }
 
+/// What encoding one borrowed value learns: the objects it lends.
+pub(crate) struct Lending<'a> {
+    pub(crate) conn: &'a Arc<Conn>,
+    /// The dispatchers of the lent objects, by the ids the peer knows them by.
+    pub(crate) lent: Vec<(u64, LentObject)>,
+}
+
+/// Serves calls on one lent object. It points into a borrowed value: the
+/// call that lends it holds it, and drops it before the borrow ends.
+pub(crate) type LentObject = Box<dyn Fn(&Arc<Conn>, &mut CallFrame<'_>) -> Result<(), Error>>;
+
 /// What the thread is doing with values now.
 pub(crate) enum Current<'s> {
     Idle,
     Encoding(&'s mut Encoding<'s>),
+    Lending(&'s mut Lending<'s>),
     Refusing,
     Decoding(&'s Arc<Conn>),
     Rendering,
@@ -76,6 +91,11 @@ pub(crate) enum Current<'s> {
 /// Runs `f` (which encodes one value) with `encoding` as the thread's context.
 pub(crate) fn encoding<R>(encoding: &mut Encoding<'_>, f: impl FnOnce() -> R) -> R {
     scope::scoped(State::Encoding(NonNull::from(encoding).cast()), f)
+}
+
+/// Runs `f` (which encodes one borrowed value) with `lending` as the thread's context.
+pub(crate) fn lending<R>(lending: &mut Lending<'_>, f: impl FnOnce() -> R) -> R {
+    scope::scoped(State::Lending(NonNull::from(lending).cast()), f)
 }
 
 /// Runs `f` (which decodes one value) with proxies made on `conn`.
@@ -87,7 +107,7 @@ pub(crate) fn decoding<R>(conn: &Arc<Conn>, f: impl FnOnce() -> R) -> R {
 /// that nothing `f` calls can reach the same context twice.
 pub(crate) fn with_current<R>(f: impl FnOnce(Current<'_>) -> R) -> R {
     let (state, _restore) = scope::take();
-    // SAFETY: each pointer was made, by `encoding` or `decoding` above, from
+    // SAFETY: each pointer was made, by `encoding`, `lending` or `decoding` above, from
     // a reference of the type cast back to here, which the scope that set it
     // still holds exclusively for as long as the state is set; the state is
     // `Idle` while `f` runs, so this is the only use of it.
@@ -95,6 +115,7 @@ pub(crate) fn with_current<R>(f: impl FnOnce(Current<'_>) -> R) -> R {
         match state {
             State::Idle => Current::Idle,
             State::Encoding(encoding) => Current::Encoding(encoding.cast::<Encoding<'_>>().as_mut()),
+            State::Lending(lending) => Current::Lending(lending.cast::<Lending<'_>>().as_mut()),
             State::Refusing => Current::Refusing,
             State::Decoding(conn) => Current::Decoding(conn.cast::<Arc<Conn>>().as_ref()),
             State::Rendering => Current::Rendering,

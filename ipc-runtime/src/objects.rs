@@ -136,10 +136,31 @@ pub fn serialize_object<I: ?Sized + Interface, S: Serializer>(object: &I, serial
                 }
             }
         }
+        Current::Lending(lending) => {
+            if let Some(core) = I::proxy_core(object)
+                && Arc::ptr_eq(&core.conn, lending.conn)
+            {
+                // The peer's own object; our proxy lives as long as the borrow.
+                return Ok(ObjectRef::Returned { id: core.object, transfer: false });
+            }
+            let id = lending.conn.table().reserve_id();
+            let pointer = NonNull::from(object);
+            lending.lent.push((
+                id,
+                Box::new(move |conn: &Arc<Conn>, call: &mut CallFrame<'_>| {
+                    // SAFETY: the object is inside a value borrowed for the call
+                    // that lends it; that call holds this dispatcher and drops it
+                    // before it returns, so before the borrow ends.
+                    let object = unsafe { pointer.as_ref() };
+                    I::dispatch(object, &mut Incoming::new(conn, call))
+                }),
+            ));
+            Ok(ObjectRef::Exported(id))
+        }
         Current::Rendering => Err(String::new()),
         Current::Refusing => Err(format!(
-            "an object handle ({}) crosses only inside a value that moves into the call (an argument or a \
-             result taken by value), not inside a borrowed, in/out or error value",
+            "an object handle ({}) crosses only inside an argument or a result, not inside an error value or \
+             an in/out argument's new value: pass the object as an argument or a result",
             I::NAME
         )),
         Current::Decoding(_) | Current::Idle => Err(format!(

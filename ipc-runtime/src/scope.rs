@@ -13,7 +13,9 @@ pub(crate) enum State {
     Idle,
     /// Encoding a value that moves into a call: `embed::Encoding`.
     Encoding(NonNull<()>),
-    /// Encoding a value that does not move (a borrowed, in/out or error value).
+    /// Encoding a borrowed value: `embed::Lending`.
+    Lending(NonNull<()>),
+    /// Encoding a value whose handles cannot cross (an error value, a write-back).
     Refusing,
     /// Decoding a value: the `Arc<Conn>` it arrived on.
     Decoding(NonNull<()>),
@@ -46,7 +48,7 @@ pub(crate) fn take() -> (State, Restore) {
     (state, Restore(state))
 }
 
-/// Runs `f` (which encodes a value that does not move): handles in it are refused.
+/// Runs `f` (which encodes an error value or a write-back): handles in it are refused.
 pub(crate) fn refusing<R>(f: impl FnOnce() -> R) -> R {
     scoped(State::Refusing, f)
 }

@@ -7,7 +7,7 @@ pub trait Echo: Send + Sync {
 
 #[ipc_interface]
 pub trait Directory: Send + Sync {
-    fn add(&self, entries: &Vec<Box<dyn Echo>>);
+    fn refresh(&self, entries: &mut Vec<Box<dyn Echo>>);
 }
 
 fn main() {}
