@@ -135,7 +135,8 @@ fn echo_ipc_logs_both_processes() {
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     assert_eq!(String::from_utf8_lossy(&output.stdout).trim(), "hi there");
     let log = String::from_utf8_lossy(&output.stderr);
-    let prefix = if cfg!(windows) { "echo_ipc.exe[" } else { "echo_ipc[" };
+    // The executable without its extension, on Windows too.
+    let prefix = "echo_ipc[";
     let pids: std::collections::BTreeSet<&str> =
         log.lines().filter_map(|line| line.strip_prefix(prefix)?.split(']').next()).collect();
     assert_eq!(pids.len(), 2, "lines from parent and child: {log}");
