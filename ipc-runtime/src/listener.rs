@@ -625,8 +625,7 @@ pub fn listen_socket<I: ?Sized + Interface>(
     use std::os::fd::AsRawFd;
     let described = format!("fd:{}", socket.as_raw_fd());
     let bad = |message: String| Error::Address { address: described.clone(), message };
-    let listening = rustix::net::sockopt::socket_acceptconn(&socket).map_err(|e| bad(format!("not a socket: {e}")))?;
-    if !listening {
+    if !is_listening(&socket).map_err(|e| bad(format!("not a socket: {e}")))? {
         return Err(bad("the socket is not listening: bind it and call listen first".into()));
     }
     let factory: Arc<dyn Fn() -> Box<I> + Send + Sync> = Arc::new(factory);
@@ -655,6 +654,21 @@ pub fn listen_socket<I: ?Sized + Interface>(
     };
     tracing::debug!(target: "ipc", address = listener.address, "listening on a given socket");
     Ok(listener)
+}
+
+/// Whether `socket` is a listening socket.
+#[cfg(all(unix, not(target_vendor = "apple")))]
+fn is_listening(socket: &std::os::fd::OwnedFd) -> std::io::Result<bool> {
+    Ok(rustix::net::sockopt::socket_acceptconn(socket)?)
+}
+
+/// Whether `socket` is a listening socket. Apple's kernels do not answer
+/// `SO_ACCEPTCONN`; `listen` on a listening socket only sets its backlog
+/// again, and fails on a connected one.
+#[cfg(target_vendor = "apple")]
+fn is_listening(socket: &std::os::fd::OwnedFd) -> std::io::Result<bool> {
+    rustix::net::sockopt::socket_type(socket)?;
+    Ok(rustix::net::listen(socket, 128).is_ok())
 }
 
 /// The listening sockets a service manager passed this process (systemd's
