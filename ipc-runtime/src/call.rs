@@ -646,27 +646,15 @@ impl<'a> Incoming<'a> {
                 codec::encode_into(&mut self.out.inline, &OK, "result")?;
                 encode_moved(self.conn, ok, value, keep, &mut self.out.inline, "result", self.keep, self.exported)
             }
-            Err(error) => {
-                self.log_return(|| format!("Err({})", (err.codec.render)(&error)));
-                codec::encode_into(&mut self.out.inline, &ERR, "result")?;
-                (err.codec.encode)(&error, &mut self.out.inline, "result")
-            }
+            Err(error) => self.ret_err(err, &error),
         }
     }
 
-    /// Encodes a returned `Result` whose error is the method's own.
-    pub fn ret_result<T, E>(&mut self, ok: Codec<T>, err: ErrorCodec<E>, value: &Result<T, E>) -> Result<(), Error> {
-        self.log_return(|| match value {
-            Ok(value) => format!("Ok({})", (ok.render)(value)),
-            Err(error) => format!("Err({})", (err.codec.render)(error)),
-        });
-        let out = &mut self.out.inline;
-        match value {
-            Ok(value) => codec::encode_into(out, &OK, "result").and_then(|()| (ok.encode)(value, out, "result")),
-            Err(error) => {
-                codec::encode_into(out, &ERR, "result").and_then(|()| (err.codec.encode)(error, out, "result"))
-            }
-        }
+    /// Encodes the `Err` of a returned `Result`: a plain value, whose handles are refused.
+    fn ret_err<E>(&mut self, err: ErrorCodec<E>, error: &E) -> Result<(), Error> {
+        self.log_return(|| format!("Err({})", (err.codec.render)(error)));
+        codec::encode_into(&mut self.out.inline, &ERR, "result")?;
+        (err.codec.encode)(error, &mut self.out.inline, "result")
     }
 
     /// Encodes a returned `Result` of objects.
@@ -681,11 +669,7 @@ impl<'a> Incoming<'a> {
                 codec::encode_into(&mut self.out.inline, &OK, "result")?;
                 self.ret_object(ok, value)
             }
-            Err(error) => {
-                self.log_return(|| format!("Err({})", (err.codec.render)(&error)));
-                codec::encode_into(&mut self.out.inline, &ERR, "result")?;
-                (err.codec.encode)(&error, &mut self.out.inline, "result")
-            }
+            Err(error) => self.ret_err(err, &error),
         }
     }
 

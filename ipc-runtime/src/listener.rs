@@ -364,7 +364,8 @@ impl Listener {
     /// # pub trait Ping: Send + Sync { fn ping(&self) -> u32; }
     /// # struct Local;
     /// # impl Ping for Local { fn ping(&self) -> u32 { 7 } }
-    /// let listener = multiprocess::listen::<dyn Ping>("unix:/tmp/ping/ping.sock", || Box::new(Local))?;
+    /// let address = format!("unix:{}", std::env::temp_dir().join("ping").join("ping.sock").display());
+    /// let listener = multiprocess::listen::<dyn Ping>(&address, || Box::new(Local))?;
     /// let stopper = listener.stopper();
     /// // For example from a SIGINT/SIGTERM handler (the `ctrlc` crate's, say):
     /// std::thread::spawn(move || stopper.stop());
@@ -384,7 +385,8 @@ impl Listener {
     /// # pub trait Ping: Send + Sync { fn ping(&self) -> u32; }
     /// # struct Local;
     /// # impl Ping for Local { fn ping(&self) -> u32 { 7 } }
-    /// let listener = multiprocess::listen::<dyn Ping>("unix:/tmp/ping/ping.sock", || Box::new(Local))?;
+    /// let address = format!("unix:{}", std::env::temp_dir().join("ping").join("ping.sock").display());
+    /// let listener = multiprocess::listen::<dyn Ping>(&address, || Box::new(Local))?;
     /// let stopper = listener.stopper();
     /// std::thread::spawn(move || {
     ///     // ... on SIGTERM, say:
@@ -561,21 +563,9 @@ pub fn listen_with<I: ?Sized + Interface>(
             Listener::new(address.to_owned(), Backend::Dialled(hub))
         }
         Address::Tcp(socket_address) => {
-            if options.secret.is_none() {
-                return Err(bad(
-                    "a TCP listener needs a secret: set ListenOptions::secret (Secret::generate, Secret::write_to)"
-                        .into(),
-                ));
-            }
-            if options.allowed_users != AllowedUsers::SameUser {
-                return Err(
-                    bad("allowed_users applies to unix: listeners; TCP admits whoever knows the secret".into()),
-                );
-            }
+            check_tcp_options(&options).map_err(bad)?;
             let acceptor = TcpAcceptor::bind(socket_address).map_err(|e| bad(format!("cannot listen: {e}")))?;
-            let bound = format!("tcp:{}", acceptor.local_addr()?);
-            let hub = start_hub::<I>(bound.clone(), Arc::new(acceptor), options, factory)?;
-            Listener::new(bound, Backend::Dialled(hub))
+            serve_tcp(acceptor, options, factory)?
         }
     };
     tracing::debug!(target: "ipc", address = listener.address, "listening");
@@ -642,13 +632,8 @@ pub fn listen_socket<I: ?Sized + Interface>(
             Listener::new(address, Backend::Unix(listening))
         }
         rustix::net::AddressFamily::INET | rustix::net::AddressFamily::INET6 => {
-            if options.secret.is_none() {
-                return Err(bad("a TCP listener needs a secret: set ListenOptions::secret".into()));
-            }
-            let acceptor = TcpAcceptor::new(std::net::TcpListener::from(socket))?;
-            let bound = format!("tcp:{}", acceptor.local_addr()?);
-            let hub = start_hub::<I>(bound.clone(), Arc::new(acceptor), options, factory)?;
-            Listener::new(bound, Backend::Dialled(hub))
+            check_tcp_options(&options).map_err(bad)?;
+            serve_tcp(TcpAcceptor::new(std::net::TcpListener::from(socket))?, options, factory)?
         }
         family => return Err(bad(format!("unsupported socket family {family:?}"))),
     };
@@ -696,6 +681,30 @@ fn is_listening(socket: &std::os::fd::OwnedFd) -> std::io::Result<bool> {
 #[cfg(unix)]
 pub fn activated_sockets() -> Result<Vec<std::os::fd::OwnedFd>, Error> {
     unix::activated_sockets()
+}
+
+/// What a TCP listener needs of its options, in words for an address error.
+fn check_tcp_options(options: &ListenOptions) -> Result<(), String> {
+    if options.secret.is_none() {
+        return Err(
+            "a TCP listener needs a secret: set ListenOptions::secret (Secret::generate, Secret::write_to)".into()
+        );
+    }
+    if options.allowed_users != AllowedUsers::SameUser {
+        return Err("allowed_users applies to unix: listeners; TCP admits whoever knows the secret".into());
+    }
+    Ok(())
+}
+
+/// Serves connections accepted on a TCP socket, each with an object from `factory`.
+fn serve_tcp<I: ?Sized + Interface>(
+    acceptor: TcpAcceptor,
+    options: ListenOptions,
+    factory: Arc<dyn Fn() -> Box<I> + Send + Sync>,
+) -> Result<Listener, Error> {
+    let bound = format!("tcp:{}", acceptor.local_addr()?);
+    let hub = start_hub::<I>(bound.clone(), Arc::new(acceptor), options, factory)?;
+    Ok(Listener::new(bound, Backend::Dialled(hub)))
 }
 
 /// A hub that serves each connection with an object from `factory`.

@@ -371,6 +371,21 @@ pub fn spawn_process_with<I: ?Sized + Interface>(mut command: Command, config: C
     })
 }
 
+/// The end of a launch: the child and the connection to it, or why there is
+/// none. A child that closed its end without a word has exited (or is about
+/// to), and its status says why; on any other failure it is killed.
+fn finish_launch<I: ?Sized>(mut child: Child, connected: Result<Box<I>, Error>) -> Result<(Child, Box<I>), Error> {
+    match connected {
+        Ok(remote) => Ok((child, remote)),
+        Err(Error::Disconnected) => Err(Error::ChildExited { status: wait_briefly(&mut child) }),
+        Err(error) => {
+            let _ = child.kill();
+            let _ = child.wait();
+            Err(error)
+        }
+    }
+}
+
 fn wait_briefly(child: &mut Child) -> String {
     let deadline = Instant::now() + EXIT_GRACE;
     loop {

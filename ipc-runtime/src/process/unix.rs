@@ -8,7 +8,7 @@ use std::{
     process::{Child, Command},
 };
 
-use super::{FD_VARIABLE, release, take, wait_briefly};
+use super::{FD_VARIABLE, finish_launch, release, take};
 use crate::{
     Error, Interface,
     bootstrap::{connect_stream_with, serve_stream},
@@ -36,20 +36,8 @@ pub(super) fn launch<I: ?Sized + Interface>(
     }
     let spawned = command.spawn();
     drop(theirs);
-    let mut child = spawned.map_err(|error| Error::Spawn { path: program.to_owned(), message: error.to_string() })?;
-    match connect_stream_with::<I>(ours, config) {
-        Ok(remote) => Ok((child, remote)),
-        Err(Error::Disconnected) => {
-            // The child closed its end without a word: it has exited, or is about to.
-            let status = wait_briefly(&mut child);
-            Err(Error::ChildExited { status })
-        }
-        Err(error) => {
-            let _ = child.kill();
-            let _ = child.wait();
-            Err(error)
-        }
-    }
+    let child = spawned.map_err(|error| Error::Spawn { path: program.to_owned(), message: error.to_string() })?;
+    finish_launch(child, connect_stream_with::<I>(ours, config))
 }
 
 /// Marks every descriptor above stderr but `keep` close-on-exec. Runs between
@@ -103,10 +91,13 @@ pub(super) fn is_child() -> bool {
     };
     // SAFETY: only inspected, never owned or closed here.
     let borrowed = unsafe { BorrowedFd::borrow_raw(fd) };
-    let is_socket = rustix::fs::fstat(borrowed)
+    is_socket(borrowed) && made_by(borrowed, parent)
+}
+
+fn is_socket(fd: BorrowedFd<'_>) -> bool {
+    rustix::fs::fstat(fd)
         .map(|stat| rustix::fs::FileType::from_raw_mode(stat.st_mode) == rustix::fs::FileType::Socket)
-        .unwrap_or(false);
-    is_socket && made_by(borrowed, parent)
+        .unwrap_or(false)
 }
 
 fn inherited_socket() -> Result<UnixStream, Error> {
@@ -121,10 +112,7 @@ fn inherited_socket() -> Result<UnixStream, Error> {
     // SAFETY: the descriptor is only inspected here; it is owned below only
     // once it has shown to be an open socket whose peer is our parent.
     let borrowed = unsafe { BorrowedFd::borrow_raw(fd) };
-    let is_socket = rustix::fs::fstat(borrowed)
-        .map(|stat| rustix::fs::FileType::from_raw_mode(stat.st_mode) == rustix::fs::FileType::Socket)
-        .unwrap_or(false);
-    if !is_socket {
+    if !is_socket(borrowed) {
         release();
         return Err(Error::NotSpawned);
     }

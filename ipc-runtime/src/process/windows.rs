@@ -7,7 +7,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use super::{FD_VARIABLE, release, take, wait_briefly};
+use super::{FD_VARIABLE, finish_launch, release, take};
 use crate::{
     Error, Interface,
     bootstrap::{connect_transport, serve_made},
@@ -80,18 +80,7 @@ pub(super) fn launch<I: ?Sized + Interface>(
     };
     // No other connection: the pipe serves this child's channels only.
     drop(hub);
-    match outcome {
-        Ok(remote) => Ok((child, remote)),
-        Err(Error::Disconnected) => {
-            let status = wait_briefly(&mut child);
-            Err(Error::ChildExited { status })
-        }
-        Err(error) => {
-            let _ = child.kill();
-            let _ = child.wait();
-            Err(error)
-        }
-    }
+    finish_launch(child, outcome)
 }
 
 /// `pipe:NAME:SECRET:PID` from [`FD_VARIABLE`].
