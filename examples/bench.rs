@@ -20,11 +20,12 @@ use std::os::fd::{AsFd, OwnedFd};
 #[cfg(unix)]
 use std::os::unix::net::UnixStream;
 use std::process::{Command, Stdio};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use clap::Parser;
-use multiprocess::ipc_interface;
+use multiprocess::{Spawned, ipc_interface};
 
 #[ipc_interface]
 pub trait Bench: Send + Sync {
@@ -33,6 +34,9 @@ pub trait Bench: Send + Sync {
     /// Calls `callback` `iterations` times and returns each round trip in ns.
     fn time_callbacks(&self, callback: Box<dyn Fn(u32) -> u32 + Send + Sync>, iterations: u32) -> Vec<u64>;
     fn make_token(&self) -> Box<dyn Token>;
+    async fn echo_async(&self, data: Vec<u8>) -> Vec<u8>;
+    /// Calls `callback` `iterations` times from an async method and returns each round trip in ns.
+    async fn time_callbacks_async(&self, callback: Box<dyn Fn(u32) -> u32 + Send + Sync>, iterations: u32) -> Vec<u64>;
     /// Installs a tracing subscriber that keeps `ipc` off.
     fn install_quiet_subscriber(&self);
 }
@@ -54,6 +58,7 @@ impl Token for LocalToken {
     }
 }
 
+#[ipc_interface]
 impl Bench for LocalBench {
     fn echo_bytes(&self, data: Vec<u8>) -> Vec<u8> {
         data
@@ -70,6 +75,14 @@ impl Bench for LocalBench {
             })
             .collect()
     }
+    async fn echo_async(&self, data: Vec<u8>) -> Vec<u8> {
+        data
+    }
+
+    async fn time_callbacks_async(&self, callback: Box<dyn Fn(u32) -> u32 + Send + Sync>, iterations: u32) -> Vec<u64> {
+        self.time_callbacks(callback, iterations)
+    }
+
     fn make_token(&self) -> Box<dyn Token> {
         Box::new(LocalToken(TOKENS.fetch_add(1, Ordering::Relaxed)))
     }
@@ -151,7 +164,7 @@ fn main() -> Result<(), multiprocess::Error> {
     report.row("local trait call (no IPC)", Floor::Unix, 16, 1, &samples);
 
     let paired = multiprocess::pair::<dyn Bench>(Box::new(LocalBench))?;
-    let spawned = multiprocess::spawn_process::<dyn Bench>(Command::new(std::env::current_exe()?))?;
+    let spawned = Arc::new(multiprocess::spawn_process::<dyn Bench>(Command::new(std::env::current_exe()?))?);
     let child = spawned.remote();
     let tcp = TcpChild::spawn()?;
     let tcp_child = &*tcp.bench;
@@ -195,6 +208,41 @@ fn main() -> Result<(), multiprocess::Error> {
     }
     drop(tcp);
 
+    // Async calls from a tokio task: one caller on a current-thread runtime,
+    // then many tasks on a multi-thread one.
+    let current = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let async_modes = [("pair()", &*paired), ("process", child)];
+    for (mode, bench) in async_modes {
+        let samples = current.block_on(async {
+            let mut bytes = vec![7u8; 16];
+            let mut samples = Vec::with_capacity(counts[0]);
+            for call in 0..counts[0] + counts[0] / 10 {
+                let start = Instant::now();
+                bytes = bench.echo_async(bytes).await;
+                if call >= counts[0] / 10 {
+                    samples.push(start.elapsed().as_nanos() as u64);
+                }
+            }
+            samples
+        });
+        report.row(&format!("async echo Vec<u8>, {mode}"), Floor::Unix, 16, 1, &samples);
+    }
+    for (mode, bench) in async_modes {
+        let samples = current.block_on(bench.time_callbacks_async(Box::new(|x| x + 1), counts[0] as u32));
+        report.row(&format!("async callback round trip, {mode}"), Floor::Unix, 4, 1, &samples);
+    }
+    let workers = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    let mut single = 0.0;
+    for tasks in [1, 64] {
+        let duration = Duration::from_secs_f64(1.5 * args.scale.min(1.0));
+        let (samples, rate) = workers.block_on(async_throughput(spawned.clone(), tasks, duration));
+        if tasks == 1 {
+            single = rate;
+        }
+        let name = format!("async throughput, process, {tasks} task{}", if tasks == 1 { "" } else { "s" });
+        report.rate_row(&name, Floor::Unix, tasks, &samples, rate, rate / single);
+    }
+
     let before = time(counts[0], || drop(child.echo_bytes(payload.clone())));
     install_quiet_subscriber();
     child.install_quiet_subscriber();
@@ -220,6 +268,33 @@ fn time(count: usize, mut f: impl FnMut()) -> Vec<u64> {
             start.elapsed().as_nanos() as u64
         })
         .collect()
+}
+
+/// `tasks` tasks await a 16 B async echo for `duration`; returns their latencies and calls per second.
+async fn async_throughput(child: Arc<Spawned<dyn Bench>>, tasks: usize, duration: Duration) -> (Vec<u64>, f64) {
+    let start = Instant::now();
+    let workers: Vec<_> = (0..tasks)
+        .map(|_| {
+            let child = child.clone();
+            tokio::spawn(async move {
+                let bench = child.remote();
+                let mut samples = Vec::new();
+                let mut bytes = vec![7u8; 16];
+                while start.elapsed() < duration {
+                    let call = Instant::now();
+                    bytes = bench.echo_async(bytes).await;
+                    samples.push(call.elapsed().as_nanos() as u64);
+                }
+                samples
+            })
+        })
+        .collect();
+    let mut samples = Vec::new();
+    for worker in workers {
+        samples.extend(worker.await.expect("no task panicked"));
+    }
+    let rate = samples.len() as f64 / start.elapsed().as_secs_f64();
+    (samples, rate)
 }
 
 /// `threads` threads call a 16 B echo for `duration`; returns their latencies and calls per second.
@@ -442,10 +517,14 @@ impl Report {
     }
 
     fn throughput(&mut self, mode: &str, floor: Floor, threads: usize, samples: &[u64], rate: f64, scaling: f64) {
+        let name = format!("throughput, {mode}, {threads} thread{}", if threads == 1 { "" } else { "s" });
+        self.rate_row(&name, floor, threads, samples, rate, scaling);
+    }
+
+    fn rate_row(&mut self, name: &str, floor: Floor, threads: usize, samples: &[u64], rate: f64, scaling: f64) {
         let [p50, p90, p99] = [50, 90, 99].map(|p| percentile(samples, p) as f64 / 1000.0);
         let ratio = self.raw_for(floor, 16).map(|raw| p50 * 1000.0 / raw as f64);
-        let name = format!("throughput, {mode}, {threads} thread{}", if threads == 1 { "" } else { "s" });
-        self.print(&name, 16, threads, (p50, p90, p99), ratio, Some((rate, scaling)));
+        self.print(name, 16, threads, (p50, p90, p99), ratio, Some((rate, scaling)));
     }
 
     fn print(

@@ -176,8 +176,36 @@
 //!
 //! # With tokio
 //!
-//! Calls block the calling thread, as the method they stand for would. From
-//! async code, make them where blocking is allowed:
+//! Declare `async fn` in the interface, and put `#[ipc_interface]` on the
+//! `impl` block as well: callers `.await` the call without blocking an
+//! executor thread, the callee runs it as a task on [`Config::runtime`] (or a
+//! runtime the library starts), and dropping the future cancels the call on
+//! the callee at its next await.
+//!
+//! ```
+//! use multiprocess::ipc_interface;
+//!
+//! #[ipc_interface]
+//! pub trait Adder: Send + Sync {
+//!     async fn add(&self, a: u32, b: u32) -> u32;
+//! }
+//!
+//! struct Local;
+//!
+//! #[ipc_interface]
+//! impl Adder for Local {
+//!     async fn add(&self, a: u32, b: u32) -> u32 { a + b }
+//! }
+//!
+//! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+//! let adder = multiprocess::pair::<dyn Adder>(Box::new(Local))?;
+//! assert_eq!(adder.add(2, 3).await, 5);
+//! # Ok::<(), multiprocess::Error>(())
+//! # }).unwrap();
+//! ```
+//!
+//! Sync calls block the calling thread, as the method they stand for would.
+//! From async code, make them where blocking is allowed:
 //!
 //! ```ignore
 //! let wallet: Arc<dyn Wallet> = /* a proxy */;

@@ -105,7 +105,10 @@ use proc_macro2::TokenStream;
 ///   provided method runs in the process that owns the object, as that
 ///   object's implementation (the default, or its override).
 ///
-/// Misuse (generic methods, `self` by value, `async fn`, borrowed return
+/// `async fn` methods return a boxed `Send` future (put `#[ipc_interface]` on
+/// the `impl` block too, which rewrites its `async fn`s the same way).
+///
+/// Misuse (generic methods, `self` by value, borrowed return
 /// types, types that cannot be serialized, ..) is a compile error on your
 /// own token that says what to write instead. See the `multiprocess` crate
 /// documentation for what may appear in a signature, and how interfaces evolve.
@@ -118,6 +121,13 @@ pub fn ipc_interface(attr: proc_macro::TokenStream, item: proc_macro::TokenStrea
 /// it returns the user's trait unchanged plus one `compile_error!` per
 /// problem, so a single mistake does not cascade into unrelated errors.
 pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> TokenStream {
+    if let Ok(block) = syn::parse2::<syn::ItemImpl>(item.clone()) {
+        if !attr.is_empty() {
+            let error = syn::Error::new_spanned(&attr, "on an `impl` block, #[ipc_interface] takes no arguments");
+            return with_errors(item, error);
+        }
+        return codegen::future::impl_block(block);
+    }
     let parsed = match parse::parse(attr, item.clone()) {
         Ok(parsed) => parsed,
         Err(error) => return with_errors(item, error),

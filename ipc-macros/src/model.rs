@@ -36,6 +36,8 @@ pub(crate) struct Method {
     pub(crate) cfgs: Vec<Attribute>,
     pub(crate) args: Vec<Arg>,
     pub(crate) ret: Ret,
+    /// `async fn`: the call returns a boxed future and runs as a task on the callee.
+    pub(crate) is_async: bool,
 }
 
 pub(crate) struct LocalMethod {
@@ -166,6 +168,10 @@ impl Interface {
                 let Pat::Ident(pat) = &mut *typed.pat else { continue };
                 pat.mutability = None;
                 match pass(&typed.ty) {
+                    Ok(Pass::Lend { .. }) if method.sig.asyncness.is_some() => errors.add(
+                        &typed.ty,
+                        "an async method cannot borrow an object for the call: take `Box<dyn Trait>` or `Arc<dyn Trait>`",
+                    ),
                     Ok(pass) => args.push(Arg { ident: pat.ident.clone(), ty: (*typed.ty).clone(), pass }),
                     Err(error) => errors.push(error),
                 }
@@ -175,7 +181,10 @@ impl Interface {
                 ReturnType::Type(_, ty) => ret(ty),
             };
             match ret {
-                Ok(ret) => methods.push(Method { ident: sig.ident.clone(), sig, cfgs, args, ret }),
+                Ok(ret) => {
+                    let is_async = sig.asyncness.is_some();
+                    methods.push(Method { ident: sig.ident.clone(), sig, cfgs, args, ret, is_async })
+                }
                 Err(error) => errors.push(error),
             }
         }

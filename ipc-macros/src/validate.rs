@@ -72,9 +72,6 @@ fn check_method(sig: &syn::Signature, errors: &mut Errors) {
     if is_reserved(name) {
         errors.add(name, format!("method names starting with `{RESERVED_PREFIX}` are reserved for the items #[ipc_interface] generates: rename the method"));
     }
-    if let Some(asyncness) = &sig.asyncness {
-        errors.add(asyncness, "`async fn` is not supported yet: declare a plain `fn`; the call blocks the calling thread until the peer answers");
-    }
     if let Some(constness) = &sig.constness {
         errors.add(constness, "a `const fn` cannot cross a process boundary: remove `const`");
     }

@@ -7,6 +7,8 @@ use std::{
     any::Any,
     collections::VecDeque,
     fmt::Write as _,
+    future::Future,
+    pin::Pin,
     rc::Rc,
     sync::{Arc, Mutex, TryLockError},
     thread,
@@ -19,13 +21,14 @@ use crate::bounds::{Codec, ErrorCodec};
 
 use crate::{
     Error, codec,
-    conn::{CallFrame, Conn, Target},
+    conn::{CallFrame, Conn, Later, Target},
     contract::{self, MethodInfo, Signature},
     embed::{self, Encoding, KeepFn, Keeper, Lending, LentObject},
     engine::{self, Link},
     protocol::{self, Header, OutFrame},
     proxy::{Proxy, ProxyCore},
     render,
+    tasks::{FrameReply, MethodFuture, Started, TaskLink, Waiting},
 };
 
 /// The dispatcher of a borrowed object (`&dyn I`), lent for one call.
@@ -117,6 +120,13 @@ impl<I: ?Sized> Proxy<I> {
     pub fn call(&self, method: &'static MethodInfo) -> OutgoingCall<'_> {
         OutgoingCall::new(&self.core, method)
     }
+
+    /// Starts a call of the async `method` on the remote object: it goes out
+    /// on the connection's task channel, and [`OutgoingCall::send_async`]
+    /// waits for its reply without holding a thread.
+    pub fn call_async(&self, method: &'static MethodInfo) -> OutgoingCall<'_> {
+        OutgoingCall::new_async(&self.core, method)
+    }
 }
 
 /// A call being built: arguments are encoded straight into the frame that
@@ -137,6 +147,8 @@ pub struct OutgoingCall<'a> {
     /// Objects inside borrowed arguments, lent for the call like `lent`.
     lent_inside: Vec<(u64, LentObject)>,
     deadline: Option<Instant>,
+    /// The task channel an async call goes out on.
+    tasks: Option<Arc<TaskLink>>,
 }
 
 impl std::fmt::Debug for OutgoingCall<'_> {
@@ -147,7 +159,31 @@ impl std::fmt::Debug for OutgoingCall<'_> {
 
 impl<'a> OutgoingCall<'a> {
     pub(crate) fn new(core: &'a ProxyCore, method: &'static MethodInfo) -> Self {
-        let mut call = OutgoingCall {
+        let mut call = Self::unstarted(core, method);
+        match Link::current(&core.conn) {
+            Ok(link) => {
+                call.start(core, link.next_call_id(), link.take_buffer());
+                call.link = Some(link);
+            }
+            Err(error) => call.error = Some(error),
+        }
+        call
+    }
+
+    fn new_async(core: &'a ProxyCore, method: &'static MethodInfo) -> Self {
+        let mut call = Self::unstarted(core, method);
+        match TaskLink::current(&core.conn) {
+            Ok(link) => {
+                call.start(core, link.next_call_id(), Vec::new());
+                call.tasks = Some(link);
+            }
+            Err(error) => call.error = Some(error),
+        }
+        call
+    }
+
+    fn unstarted(core: &'a ProxyCore, method: &'static MethodInfo) -> Self {
+        OutgoingCall {
             conn: &core.conn,
             method,
             link: None,
@@ -160,24 +196,22 @@ impl<'a> OutgoingCall<'a> {
             lent: Vec::new(),
             lent_inside: Vec::new(),
             deadline: core.deadline(),
-        };
-        match Link::current(&core.conn) {
-            Ok(link) => {
-                call.id = link.next_call_id();
-                let check = match &core.conn.peer {
-                    None => method.check(),
-                    Some(peer) => peer.check_for(method),
-                };
-                let header = Header::Call { id: call.id, object: core.object, method: method.id, check };
-                match OutFrame::start(link.take_buffer(), &header) {
-                    Ok(frame) => call.frame = frame,
-                    Err(error) => call.error = Some(error),
-                }
-                call.link = Some(link);
-            }
-            Err(error) => call.error = Some(error),
+            tasks: None,
         }
-        call
+    }
+
+    /// Writes the call's header, as call `id` on its channel.
+    fn start(&mut self, core: &ProxyCore, id: u64, buffer: Vec<u8>) {
+        self.id = id;
+        let check = match &core.conn.peer {
+            None => self.method.check(),
+            Some(peer) => peer.check_for(self.method),
+        };
+        let header = Header::Call { id, object: core.object, method: self.method.id, check };
+        match OutFrame::start(buffer, &header) {
+            Ok(frame) => self.frame = frame,
+            Err(error) => self.error = Some(error),
+        }
     }
 
     /// Encodes the referent of a `&T` or `&mut T` argument. Object handles
@@ -357,6 +391,65 @@ impl<'a> OutgoingCall<'a> {
     }
 }
 
+impl<'a> OutgoingCall<'a> {
+    /// Sends an async call. The returned future waits for the reply without
+    /// holding a thread; dropped before the reply, it cancels the call. Only
+    /// objects and callbacks that move into the call may be among the
+    /// arguments: nothing is lent to an async call.
+    pub fn send_async(mut self) -> impl Future<Output = Result<Reply, Error>> + Send + 'a {
+        let conn = self.conn.clone();
+        let method = self.method;
+        let log = self.log.take();
+        let deadline = self.deadline;
+        let sent = self.send_task();
+        async move {
+            let (waiting, keep) = sent?;
+            let arrived = waiting.reply(deadline).await;
+            // Only now may the proxies the call mentioned send their releases.
+            drop(keep);
+            let (frame, pos) = arrived?;
+            Ok(Reply { conn, body: frame.inline, pos, blobs: frame.blobs, method: Some(method), log: log.is_some() })
+        }
+    }
+
+    /// The part of `send_async` that runs before the first await: nothing
+    /// that is not `Send` is held across it.
+    #[allow(clippy::type_complexity)]
+    fn send_task(&mut self) -> Result<(Waiting, Vec<Box<dyn Any + Send>>), Error> {
+        let link = self.tasks.take();
+        let mut error = self.error.take();
+        if error.is_none() && !(self.lent.is_empty() && self.lent_inside.is_empty()) {
+            error = Some(Error::Encode {
+                what: self.method.name.to_owned(),
+                message: "an async call cannot borrow an object for its duration: pass it by value".into(),
+            });
+        }
+        let (Some(link), None) = (link, &error) else {
+            self.take_back_exports();
+            return Err(error.unwrap_or(Error::Disconnected));
+        };
+        let mut frame = std::mem::replace(&mut self.frame, OutFrame::empty());
+        let sent = frame.finish(self.conn.config.max_frame_bytes).and_then(|()| {
+            if let Some(args) = &self.log {
+                log(self.conn.id, "send", format_args!("{}({args})", self.method));
+            }
+            link.send(self.conn, self.id, &frame)
+        });
+        match sent {
+            Ok(reply) => {
+                let waiting = Waiting { conn: self.conn.clone(), link, id: self.id, reply, done: false };
+                Ok((waiting, std::mem::take(&mut self.keep)))
+            }
+            Err(error) => {
+                if !matches!(error, Error::Timeout | Error::Disconnected) {
+                    self.take_back_exports();
+                }
+                Err(error)
+            }
+        }
+    }
+}
+
 impl OutgoingCall<'_> {
     /// Takes back what this call exported and the peer never took.
     fn take_back_exports(&mut self) {
@@ -497,6 +590,13 @@ impl Reply {
     }
 }
 
+/// What an async method's future ends with: the step that encodes its result
+/// (and written-back arguments) into the reply.
+pub type ReplyFn = Box<dyn FnOnce(&mut Incoming<'_>) -> Result<(), Error> + Send>;
+
+/// An async method's future as the dispatcher starts it, borrowing the object for `'t`.
+pub type BoxedMethod<'t> = Pin<Box<dyn Future<Output = ReplyFn> + Send + 't>>;
+
 /// A call being served: generated dispatchers decode its arguments, run the
 /// method and encode the result into the reply frame.
 pub struct Incoming<'a> {
@@ -509,6 +609,7 @@ pub struct Incoming<'a> {
     out: &'a mut OutFrame<'static>,
     keep: &'a mut Vec<Box<dyn Any + Send>>,
     exported: &'a mut Vec<u64>,
+    later: &'a mut Later,
     log: Option<String>,
     info: Option<&'static MethodInfo>,
 }
@@ -531,14 +632,61 @@ impl<'a> Incoming<'a> {
             out: &mut *call.out,
             keep: &mut call.keep,
             exported: &mut call.exported,
+            later: &mut call.later,
             log: logging().then(String::new),
             info: None,
         }
     }
 
+    /// The reply of an async method, encoded after its future finished.
+    pub(crate) fn for_reply(
+        conn: &'a Arc<Conn>,
+        call: &'a mut CallFrame<'_>,
+        info: Option<&'static MethodInfo>,
+    ) -> Self {
+        let mut incoming = Incoming::new(conn, call);
+        incoming.info = info;
+        incoming
+    }
+
     /// The id of the method the call names.
     pub fn method(&self) -> u64 {
         self.method
+    }
+
+    /// Starts an async method: `start(this, args)` makes its future, which
+    /// runs as a task after the dispatcher returns and ends with the step
+    /// that encodes its result. `this` must be the object being called
+    /// (the dispatcher's `self`): the runtime keeps that object alive, and in
+    /// place, for as long as the future lives. `start` is a plain `fn`, so
+    /// the future can borrow nothing else.
+    pub fn run_async<T: ?Sized + Sync, A: Send + 'static>(
+        &mut self,
+        this: &T,
+        args: A,
+        start: for<'t> fn(&'t T, A) -> BoxedMethod<'t>,
+    ) -> Result<(), Error> {
+        let this_address = this as *const T as *const ();
+        let Some(owner) = self.later.owner.clone() else {
+            return Err(Error::Protocol("an async method can only be called on a task channel".into()));
+        };
+        if self.later.object != Some(this_address) {
+            return Err(Error::Protocol("an async method must run on the object being called".into()));
+        }
+        let future = start(this, args);
+        // SAFETY: `future` borrows nothing but `*this` (`start` is a `fn`
+        // and `args` is `'static`), and `*this` is the object `owner` holds
+        // in place: `Started` drops the future before `owner`.
+        let future = unsafe { std::mem::transmute::<BoxedMethod<'_>, BoxedMethod<'static>>(future) };
+        let info = self.info;
+        let future: MethodFuture = Box::pin(async move {
+            let reply = future.await;
+            Box::new(move |conn: &Arc<Conn>, call: &mut CallFrame<'_>| {
+                reply(&mut Incoming::for_reply(conn, call, info))
+            }) as FrameReply
+        });
+        self.later.started = Some(Box::new(Started { future, _owner: owner }));
+        Ok(())
     }
 
     /// Refuses the call unless the caller sees `method`'s signature as this

@@ -3,7 +3,7 @@
 
 use std::{
     any::Any,
-    cell::Cell,
+    cell::{Cell, RefCell},
     collections::VecDeque,
     fmt,
     panic::{self, AssertUnwindSafe},
@@ -72,6 +72,14 @@ pub struct Config {
     /// interface differs from the peer's. By default a difference is logged
     /// and each call is checked on its own: methods that still agree work.
     pub strict_contract: bool,
+    /// The tokio runtime this side's `async fn` methods run on, as tasks.
+    /// `None`, the default: a runtime the library starts on first need (two
+    /// worker threads named `ipc-task`). Give your application's runtime
+    /// to run them beside its own tasks.
+    pub runtime: Option<tokio::runtime::Handle>,
+    /// At most this many async calls of the peer run at once on this side;
+    /// the next fails with [`Error::LimitExceeded`].
+    pub max_async_calls: usize,
 }
 
 impl Default for Config {
@@ -85,6 +93,8 @@ impl Default for Config {
             max_exported_objects: 1 << 16,
             max_partial_frame_bytes: 256 << 20,
             strict_contract: false,
+            runtime: None,
+            max_async_calls: 4096,
         }
     }
 }
@@ -132,6 +142,22 @@ pub(crate) struct CallFrame<'a> {
     pub(crate) keep: Vec<Box<dyn Any + Send>>,
     /// What the reply exported, to take back if the reply cannot be sent.
     pub(crate) exported: Vec<u64>,
+    /// How an async method's future outlives the dispatch (see `tasks`).
+    pub(crate) later: Later,
+}
+
+/// What the task engine needs to let an async method run after the
+/// dispatcher returns: the object, kept alive, and where it is.
+#[derive(Default)]
+pub(crate) struct Later {
+    /// The exported object being called; `None` on a thread's channel,
+    /// where async methods are not served.
+    pub(crate) owner: Option<Arc<dyn Target>>,
+    /// Where the object is, as its `Target` found it.
+    pub(crate) object: Option<*const ()>,
+    /// The method's future, once the dispatcher started it.
+    /// (A `tasks::Started`: this module sits below the task engine.)
+    pub(crate) started: Option<Box<dyn Any + Send>>,
 }
 
 /// What an exported object or callback is to the runtime.
@@ -145,6 +171,8 @@ static NEXT_CONNECTION: AtomicU64 = AtomicU64::new(1);
 thread_local! {
     /// Set on the thread that reads a connection's control stream.
     static CONTROL_READER: Cell<bool> = const { Cell::new(false) };
+    /// The connections whose calls this thread is serving, innermost last.
+    static SERVING: RefCell<Vec<Arc<Conn>>> = const { RefCell::new(Vec::new()) };
 }
 
 /// Marks the current thread as a control reader while `body` runs.
@@ -209,6 +237,9 @@ pub(crate) struct Conn {
     pub(crate) config: Config,
     /// The peer's contract, when it differs from ours.
     pub(crate) peer: Option<PeerContract>,
+    /// This side's task channel, once an async call has opened it.
+    /// (A `tasks::TaskLink`: this module sits below the task engine.)
+    pub(crate) tasks: Mutex<Option<Arc<dyn Any + Send + Sync>>>,
 }
 
 impl fmt::Debug for Conn {
@@ -244,6 +275,7 @@ impl Conn {
             dropper: Mutex::new(None),
             config,
             peer,
+            tasks: Mutex::new(None),
         })
     }
 
@@ -684,4 +716,52 @@ impl DisconnectHook {
     pub fn remove(self) -> bool {
         self.conn.upgrade().is_some_and(|conn| conn.remove_closer(self.id))
     }
+}
+
+/// Opens a channel announced as `name` (a thread's name, or the task channel's).
+pub(crate) fn open_named_channel(conn: &Arc<Conn>, name: &str) -> Result<Arc<dyn Stream>, Error> {
+    if conn.is_closed() {
+        return Err(Error::Disconnected);
+    }
+    let name = name.to_owned();
+    let announce = protocol::simple_frame(&Header::NewThread { name: name.clone() }, &[], conn.config.max_frame_bytes)?;
+    let stream = conn.transport.open_channel(&name, &announce)?;
+    conn.register_channel(&stream);
+    Ok(stream)
+}
+
+pub(crate) struct ServingGuard;
+
+impl ServingGuard {
+    pub(crate) fn enter(conn: &Arc<Conn>) -> ServingGuard {
+        let _ = SERVING.try_with(|serving| serving.borrow_mut().push(conn.clone()));
+        ServingGuard
+    }
+}
+
+impl Drop for ServingGuard {
+    fn drop(&mut self) {
+        let _ = SERVING.try_with(|serving| serving.borrow_mut().pop());
+    }
+}
+
+pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> String {
+    if let Some(message) = payload.downcast_ref::<&str>() {
+        (*message).to_owned()
+    } else if let Some(message) = payload.downcast_ref::<String>() {
+        message.clone()
+    } else {
+        "a panic with a non-string payload".to_owned()
+    }
+}
+
+/// The connection whose call the current thread is serving (innermost, when
+/// calls nest), or `None` outside a remote call.
+///
+/// ```
+/// assert!(multiprocess::current_connection().is_none());
+/// ```
+pub fn current_connection() -> Option<Connection> {
+    let inner = SERVING.try_with(|serving| serving.borrow().last().cloned()).ok().flatten();
+    inner.map(|inner| Connection { inner })
 }

@@ -18,10 +18,13 @@ use std::{
 
 use crate::{
     Error,
-    conn::{CallFrame, Conn, Connection},
+    conn::{CallFrame, Conn},
     protocol::{self, FrameReader, Header, InFrame, OutFrame},
+    tasks,
     transport::Stream,
 };
+
+pub(crate) use crate::conn::{ServingGuard, open_named_channel, panic_message};
 
 /// The dispatcher of a borrowed object, lent for the duration of one call.
 pub(crate) type Lent<'a> = dyn Fn(&Arc<Conn>, &mut CallFrame<'_>) -> Result<(), Error> + 'a;
@@ -29,8 +32,6 @@ pub(crate) type Lent<'a> = dyn Fn(&Arc<Conn>, &mut CallFrame<'_>) -> Result<(), 
 thread_local! {
     /// This thread's channel on each connection it talks to.
     static LINKS: RefCell<Vec<Rc<Link>>> = const { RefCell::new(Vec::new()) };
-    /// The connections whose calls this thread is serving, innermost last.
-    static SERVING: RefCell<Vec<Arc<Conn>>> = const { RefCell::new(Vec::new()) };
 }
 
 /// One thread's end of a channel.
@@ -271,8 +272,17 @@ impl Link {
         lent: &[(u64, &Lent<'_>)],
     ) -> Result<(), Error> {
         let mut out = OutFrame::start(self.take_buffer(), &Header::Return { id, outcome: Ok(()) })?;
-        let mut call =
-            CallFrame { object, method, check, args, blobs, out: &mut out, keep: Vec::new(), exported: Vec::new() };
+        let mut call = CallFrame {
+            object,
+            method,
+            check,
+            args,
+            blobs,
+            out: &mut out,
+            keep: Vec::new(),
+            exported: Vec::new(),
+            later: Default::default(),
+        };
         let lent = lent.iter().find(|(lent, _)| *lent == object).map(|(_, dispatch)| *dispatch);
         let result = {
             // The target goes out of scope before the reply is sent: the
@@ -298,7 +308,12 @@ impl Link {
                 }
             }
         };
-        let CallFrame { keep, exported, .. } = call;
+        let CallFrame { keep, exported, later, .. } = call;
+        // An async method is served only on a task channel, where it can run as a task.
+        let result = match later.started {
+            Some(_) => Err(Error::Protocol("an async method was called on a thread's channel".into())),
+            None => result,
+        };
         let finished = result.and_then(|()| out.finish(self.conn.config.max_frame_bytes));
         let keep = match finished {
             Ok(()) => keep,
@@ -341,14 +356,7 @@ impl Link {
 
 /// Opens a channel for the current thread: the peer starts its partner thread.
 fn open_channel(conn: &Arc<Conn>) -> Result<Arc<dyn Stream>, Error> {
-    if conn.is_closed() {
-        return Err(Error::Disconnected);
-    }
-    let name = thread::current().name().unwrap_or("unnamed").to_owned();
-    let announce = protocol::simple_frame(&Header::NewThread { name: name.clone() }, &[], conn.config.max_frame_bytes)?;
-    let stream = conn.transport.open_channel(&name, &announce)?;
-    conn.register_channel(&stream);
-    Ok(stream)
+    open_named_channel(conn, thread::current().name().unwrap_or("unnamed"))
 }
 
 /// A peer's thread name as this side's partner thread is named: printable,
@@ -375,7 +383,9 @@ pub(crate) fn start_partner(conn: &Arc<Conn>, name: &str, stream: Arc<dyn Stream
         return;
     }
     let partner_conn = conn.clone();
-    let spawned = thread::Builder::new().name(partner_name(name)).spawn(move || {
+    let tasks = name == tasks::TASKS_CHANNEL;
+    let thread_name = if tasks { format!("ipc-tasks-{}", conn.id) } else { partner_name(name) };
+    let spawned = thread::Builder::new().name(thread_name).spawn(move || {
         let conn = partner_conn;
         // Counted back however the thread ends.
         struct Partner(Arc<Conn>);
@@ -386,6 +396,9 @@ pub(crate) fn start_partner(conn: &Arc<Conn>, name: &str, stream: Arc<dyn Stream
         }
         let _partner = Partner(conn.clone());
         let served = panic::catch_unwind(AssertUnwindSafe(|| {
+            if tasks {
+                return tasks::serve(&conn, stream);
+            }
             let link = Link::new(conn.clone(), stream);
             let _ = LINKS.try_with(|links| links.borrow_mut().push(link.clone()));
             tracing::trace!(target: "ipc", conn = conn.id, "partner thread started");
@@ -422,6 +435,12 @@ pub(crate) fn release(conn: &Arc<Conn>, object: u64, deadline: Option<Instant>) 
     if conn.forked() {
         return Ok(());
     }
+    if tasks::in_async_context() {
+        // Never block an executor thread on the peer: the release goes out
+        // on the task channel, ahead of this side's next async call.
+        return tasks::release_in_background(conn, object)
+            .or_else(|_| conn.send_control(&Header::ReleaseLater { object }));
+    }
     let link = match Link::current(conn) {
         Ok(link) => link,
         Err(_) if !conn.is_closed() => {
@@ -440,42 +459,6 @@ pub(crate) fn release(conn: &Arc<Conn>, object: u64, deadline: Option<Instant>) 
         Err(Error::Disconnected) if !conn.is_closed() => conn.send_control(&Header::ReleaseLater { object }),
         Err(error) => Err(error),
     }
-}
-
-struct ServingGuard;
-
-impl ServingGuard {
-    fn enter(conn: &Arc<Conn>) -> ServingGuard {
-        let _ = SERVING.try_with(|serving| serving.borrow_mut().push(conn.clone()));
-        ServingGuard
-    }
-}
-
-impl Drop for ServingGuard {
-    fn drop(&mut self) {
-        let _ = SERVING.try_with(|serving| serving.borrow_mut().pop());
-    }
-}
-
-pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> String {
-    if let Some(message) = payload.downcast_ref::<&str>() {
-        (*message).to_owned()
-    } else if let Some(message) = payload.downcast_ref::<String>() {
-        message.clone()
-    } else {
-        "a panic with a non-string payload".to_owned()
-    }
-}
-
-/// The connection whose call the current thread is serving (innermost, when
-/// calls nest), or `None` outside a remote call.
-///
-/// ```
-/// assert!(multiprocess::current_connection().is_none());
-/// ```
-pub fn current_connection() -> Option<Connection> {
-    let inner = SERVING.try_with(|serving| serving.borrow().last().cloned()).ok().flatten();
-    inner.map(|inner| Connection { inner })
 }
 
 /// Serves a channel until it ends, as a partner thread would.

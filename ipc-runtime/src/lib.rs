@@ -10,7 +10,8 @@
 //! fingerprints), `transport` (streams, and how a channel
 //! is opened for a calling thread), `handles` (the handle table), `conn` (a
 //! connection's life), `embed` (handles inside the user's own values, and
-//! the values kept for them), `engine` (the 1:1 thread engine), `proxy` (remote
+//! the values kept for them), `tasks` (the task engine: async calls on a
+//! connection's task channel), `engine` (the 1:1 thread engine), `proxy` (remote
 //! references), `call` (what generated code drives), `interface` (what
 //! generated code implements), `objects` (how objects and callbacks cross),
 //! `dialled` (accepting and opening connections whose channels are dialled),
@@ -40,15 +41,16 @@ mod render;
 mod scope;
 mod secret;
 mod shape;
+mod tasks;
 mod transport;
 
 #[cfg(unix)]
 pub use bootstrap::{connect_stream, connect_stream_with, serve_stream, serve_stream_with};
 pub use bootstrap::{pair, pair_with};
 pub use bounds::{ErrorValue, Value};
+pub use conn::current_connection;
 pub use conn::{Config, Connection, ConnectionStats, DisconnectHook};
 pub use contract::WireName;
-pub use engine::current_connection;
 pub use error::Error;
 pub use interface::{Interface, call_timeout, connection_of, set_call_timeout};
 pub use listener::{
@@ -89,8 +91,8 @@ pub mod __private {
     pub use crate::{
         bounds::{Codec, ErrorCodec, codec, error_codec},
         call::{
-            Callback, Decoder, Encoder, Export, HandleCodec, Import, Incoming, OutgoingCall, RemoteCallback, Reply,
-            expect, handle, into_result,
+            BoxedMethod, Callback, Decoder, Encoder, Export, HandleCodec, Import, Incoming, OutgoingCall,
+            RemoteCallback, Reply, ReplyFn, expect, handle, into_result,
         },
         contract::{InterfaceContract, MethodInfo, Routing, Signature, WireName, check_routing, method_check},
         embed::{KeepFn, Keepable, NotKeepable, Probe},

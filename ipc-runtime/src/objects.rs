@@ -25,6 +25,7 @@ pub(crate) struct ObjectTarget<I: ?Sized + Interface> {
 
 impl<I: ?Sized + Interface> Target for ObjectTarget<I> {
     fn dispatch(&self, conn: &Arc<Conn>, call: &mut CallFrame<'_>) -> Result<(), Error> {
+        call.later.object = Some(Arc::as_ptr(&self.object) as *const ());
         I::dispatch(&self.object, &mut Incoming::new(conn, call))
     }
 
@@ -50,6 +51,7 @@ impl<I: ?Sized + Interface> Target for KeptTarget<I> {
     fn dispatch(&self, conn: &Arc<Conn>, call: &mut CallFrame<'_>) -> Result<(), Error> {
         // SAFETY: the keeper we hold keeps the value, and the object in it, in place.
         let object = unsafe { self.object.as_ref() };
+        call.later.object = Some(self.object.as_ptr() as *const ());
         I::dispatch(object, &mut Incoming::new(conn, call))
     }
 

@@ -27,7 +27,7 @@ use crate::{Error, codec, contract::InterfaceDescription};
 /// ```
 /// assert!(multiprocess::PROTOCOL_VERSION >= 2);
 /// ```
-pub const PROTOCOL_VERSION: u32 = 2;
+pub const PROTOCOL_VERSION: u32 = 3;
 
 /// The first frame each side sends on the control socket.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -55,6 +55,7 @@ impl Header {
             Header::Refused { .. } => "Refused",
             Header::Goodbye => "Goodbye",
             Header::DialRequest { .. } => "DialRequest",
+            Header::Cancel { .. } => "Cancel",
         }
     }
 }
@@ -107,6 +108,11 @@ pub(crate) enum Header {
     DialRequest {
         ticket: u64,
         name: String,
+    },
+    /// On a task channel: the caller no longer waits for call `id`; the
+    /// callee drops the call's future at its next await and sends no reply.
+    Cancel {
+        id: u64,
     },
 }
 

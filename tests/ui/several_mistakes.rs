@@ -4,7 +4,7 @@ use multiprocess::ipc_interface;
 pub trait Messy {
     fn generic<T>(&self, value: T);
     fn owned(self);
-    async fn later(&self);
+    unsafe fn later(&self);
 }
 
 fn main() {}

@@ -123,6 +123,47 @@ fn arm(cx: &Context<'_>, method: &Method) -> TokenStream {
         let name = unraw(binding);
         Some(quote_spanned!(owned.span()=> __ipc_call.write_back(#private::codec::<#owned>(), #name, &#binding)?;))
     });
+    if method.is_async {
+        // The decoded arguments move into the method's future, which runs as
+        // a task; its last step encodes the reply.
+        let bindings: Vec<_> = method
+            .args
+            .iter()
+            .map(|arg| {
+                let binding = &arg.ident;
+                match &arg.pass {
+                    Pass::Mut { .. } => quote!(mut #binding),
+                    _ => quote!(#binding),
+                }
+            })
+            .collect();
+        let moved = method.args.iter().map(|arg| &arg.ident);
+        return quote! {
+            #(#cfgs)*
+            // An in/out argument is decoded `mut` but mutated only inside the future.
+            #[allow(unused_mut)]
+            #id => {
+                static __IPC_METHOD: #private::MethodInfo = #info;
+                #callbacks
+                __ipc_call.check(&__IPC_METHOD)?;
+                #(#decodes)*
+                __ipc_call.received(&__IPC_METHOD);
+                __ipc_call.run_async(self, (#(#moved,)*), |__ipc_this, (#(#bindings,)*)| {
+                    ::std::boxed::Box::pin(async move {
+                        let __ipc_ret = #ident::#method_ident(__ipc_this, #(#args),*).await;
+                        let __ipc_reply: #private::ReplyFn = ::std::boxed::Box::new(
+                            move |__ipc_call: &mut #private::Incoming<'_>| {
+                                #encode_return
+                                #(#write_backs)*
+                                ::core::result::Result::Ok(())
+                            },
+                        );
+                        __ipc_reply
+                    })
+                })
+            }
+        };
+    }
     quote! {
         #(#cfgs)*
         #id => {

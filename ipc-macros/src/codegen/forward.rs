@@ -4,13 +4,13 @@
 use proc_macro2::TokenStream;
 use quote::quote;
 
-use super::{Context, proxy};
+use super::{Context, future, proxy};
 
 pub(crate) fn generate(cx: &Context<'_>) -> TokenStream {
     let private = &cx.private;
     let ident = &cx.model.ident;
     let methods = cx.model.methods.iter().map(|method| {
-        let sig = &method.sig;
+        let sig = if method.is_async { future::signature(&method.sig) } else { method.sig.clone() };
         let cfgs = &method.cfgs;
         let name = &method.ident;
         let args = method.args.iter().map(|arg| &arg.ident);

@@ -9,6 +9,7 @@
 mod describe;
 mod dispatch;
 mod forward;
+pub(crate) mod future;
 mod interface;
 mod marshal;
 mod proxy;
@@ -129,6 +130,7 @@ fn with_hidden_methods(parsed: &Parsed, cx: &Context<'_>) -> TokenStream {
     let private = &cx.private;
     let dispatch = dispatch::generate(cx);
     let mut item = parsed.item.clone();
+    item.items.iter_mut().for_each(future::trait_item);
     item.items.push(syn::parse_quote! {
         #[doc(hidden)]
         fn __ipc_proxy(&self) -> ::core::option::Option<&#private::ProxyCore> {

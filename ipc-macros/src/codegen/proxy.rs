@@ -5,7 +5,7 @@ use proc_macro2::TokenStream;
 use quote::{quote, quote_spanned};
 use syn::spanned::Spanned;
 
-use super::{Context, marshal, unraw};
+use super::{Context, future, marshal, unraw};
 use crate::model::{Flow, LocalMethod, Method, Pass, Ret};
 
 pub(crate) fn generate(cx: &Context<'_>) -> TokenStream {
@@ -30,7 +30,8 @@ pub(crate) fn generate(cx: &Context<'_>) -> TokenStream {
 /// A required `where Self: Sized` method: a proxy only ever exists as a
 /// `dyn Trait`, on which such a method cannot be called.
 pub(crate) fn local_method(method: &LocalMethod) -> TokenStream {
-    let sig = &method.sig;
+    let sig = if method.sig.asyncness.is_some() { future::signature(&method.sig) } else { method.sig.clone() };
+    let sig = &sig;
     let cfgs = &method.cfgs;
     let message = format!(
         "`{}` has `where Self: Sized`: it stays local and is never called through a `dyn` proxy",
@@ -127,6 +128,29 @@ fn proxy_method(cx: &Context<'_>, method: &Method) -> TokenStream {
             (decoded, quote!(#private::into_result(#err, __ipc_outcome)))
         }
     };
+    if method.is_async {
+        // Lent objects are refused by the model: an async call borrows nothing for its duration.
+        let sig = future::signature(sig);
+        return quote! {
+            #(#cfgs)*
+            #sig {
+                ::std::boxed::Box::pin(async move {
+                    #callbacks
+                    let __ipc_sent = {
+                        let mut __ipc_call = #private::Proxy::call_async(self, &#info);
+                        #(#encodes)*
+                        __ipc_call.send_async()
+                    };
+                    let __ipc_outcome = __ipc_sent.await.and_then(|mut __ipc_reply| {
+                        let __ipc_ret = #decoded;
+                        #(#write_backs)*
+                        ::core::result::Result::Ok(__ipc_ret)
+                    });
+                    #finish
+                })
+            }
+        };
+    }
     quote! {
         #(#cfgs)*
         #sig {
