@@ -324,6 +324,7 @@ mod wire {
     pub const NEW_THREAD: u64 = 4;
     pub const RELEASE_LATER: u64 = 5;
     pub const GOODBYE: u64 = 7;
+    pub const CANCEL: u64 = 9;
 
     pub fn varint(out: &mut Vec<u8>, value: u64) {
         match value {
@@ -405,6 +406,12 @@ mod wire {
     pub fn release_later(object: u64) -> Vec<u8> {
         let mut inline = header(RELEASE_LATER);
         varint(&mut inline, object);
+        frame(&inline)
+    }
+
+    pub fn cancel(id: u64) -> Vec<u8> {
+        let mut inline = header(CANCEL);
+        varint(&mut inline, id);
         frame(&inline)
     }
 
@@ -580,6 +587,43 @@ fn every_string_position_claiming_a_terabyte_is_refused_without_allocating() {
         }
     });
     assert!(inputs > 0);
+}
+
+/// The name a task channel is announced under (`tasks::TASKS_CHANNEL`).
+const TASK_CHANNEL: &[u8] = b"\x01tasks";
+
+#[test]
+fn a_task_channel_takes_forged_cancels_releases_and_returns_without_harm() {
+    let target = Target::start();
+    target.survives("1,000 cancels of calls that never were, on a task channel", 1001, |target| {
+        let control = target.raw();
+        let mut channel = raw_channel(&control, TASK_CHANNEL);
+        for id in 0..1000 {
+            channel.write_all(&wire::cancel(id)).unwrap();
+        }
+        let mut args = Vec::new();
+        wire::text(&mut args, 2, b"hi");
+        assert_eq!(raw_call(&mut channel, 1, "echo", &args), Some(0), "a sync method on a task channel is answered");
+    });
+    target.survives("releases of objects that do not exist, on a task channel", 2, |target| {
+        let control = target.raw();
+        let mut channel = raw_channel(&control, TASK_CHANNEL);
+        channel.write_all(&wire::release_later(424_242)).unwrap();
+        channel.write_all(&wire::release(5, 424_243)).unwrap();
+        let reply = wire::read_frame(&mut channel).expect("an answer");
+        let (variant, values, _) = wire::fields(&reply, 2);
+        assert_eq!((variant, values[0], values[1]), (wire::RETURN, 5, 1), "an error Return");
+    });
+    target.survives("a Return sent to the callee's side of a task channel", 1, |target| {
+        let control = target.raw();
+        let mut channel = raw_channel(&control, TASK_CHANNEL);
+        channel.write_all(&wire::return_ok(7, &[])).unwrap();
+        // A protocol error: the connection ends, and so does the channel.
+        let mut rest = Vec::new();
+        let ended = channel.read_to_end(&mut rest);
+        assert!(ended.is_ok(), "the channel ended rather than timing out: {ended:?}");
+        assert!(rest.is_empty(), "nothing was answered: {rest:?}");
+    });
 }
 
 #[test]

@@ -146,6 +146,51 @@ pub(crate) struct CallFrame<'a> {
     pub(crate) later: Later,
 }
 
+impl<'a> CallFrame<'a> {
+    pub(crate) fn new(
+        (object, method, check): (u64, u64, u64),
+        args: &'a [u8],
+        blobs: &'a mut VecDeque<Vec<u8>>,
+        out: &'a mut OutFrame<'static>,
+    ) -> Self {
+        CallFrame {
+            object,
+            method,
+            check,
+            args,
+            blobs,
+            out,
+            keep: Vec::new(),
+            exported: Vec::new(),
+            later: Later::default(),
+        }
+    }
+}
+
+/// Finishes the reply to call `id` in `out`. If the call failed, or its reply
+/// cannot be sent (too large, say), the reply carries the error instead, and
+/// what the call exported is taken back. Returns the proxies the reply
+/// mentions, to keep until the peer has read it.
+pub(crate) fn finish_reply(
+    conn: &Conn,
+    id: u64,
+    out: &mut OutFrame<'static>,
+    result: Result<(), Error>,
+    (keep, exported): (Vec<Box<dyn Any + Send>>, Vec<u64>),
+) -> Result<Vec<Box<dyn Any + Send>>, Error> {
+    match result.and_then(|()| out.finish(conn.config.max_frame_bytes)) {
+        Ok(()) => Ok(keep),
+        Err(error) => {
+            for id in exported {
+                drop(conn.unexport(id));
+            }
+            out.restart(&Header::Return { id, outcome: Err(error) })?;
+            out.finish(conn.config.max_frame_bytes)?;
+            Ok(Vec::new())
+        }
+    }
+}
+
 /// What the task engine needs to let an async method run after the
 /// dispatcher returns: the object, kept alive, and where it is.
 #[derive(Default)]

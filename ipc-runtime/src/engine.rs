@@ -18,7 +18,7 @@ use std::{
 
 use crate::{
     Error,
-    conn::{CallFrame, Conn},
+    conn::{self, CallFrame, Conn},
     protocol::{self, FrameReader, Header, InFrame, OutFrame},
     tasks,
     transport::Stream,
@@ -272,17 +272,7 @@ impl Link {
         lent: &[(u64, &Lent<'_>)],
     ) -> Result<(), Error> {
         let mut out = OutFrame::start(self.take_buffer(), &Header::Return { id, outcome: Ok(()) })?;
-        let mut call = CallFrame {
-            object,
-            method,
-            check,
-            args,
-            blobs,
-            out: &mut out,
-            keep: Vec::new(),
-            exported: Vec::new(),
-            later: Default::default(),
-        };
+        let mut call = CallFrame::new((object, method, check), args, blobs, &mut out);
         let lent = lent.iter().find(|(lent, _)| *lent == object).map(|(_, dispatch)| *dispatch);
         let result = {
             // The target goes out of scope before the reply is sent: the
@@ -314,19 +304,7 @@ impl Link {
             Some(_) => Err(Error::Protocol("an async method was called on a thread's channel".into())),
             None => result,
         };
-        let finished = result.and_then(|()| out.finish(self.conn.config.max_frame_bytes));
-        let keep = match finished {
-            Ok(()) => keep,
-            Err(error) => {
-                // The reply will not carry what it exported: take it back.
-                for id in exported {
-                    drop(self.conn.unexport(id));
-                }
-                out.restart(&Header::Return { id, outcome: Err(error) })?;
-                out.finish(self.conn.config.max_frame_bytes)?;
-                Vec::new()
-            }
-        };
+        let keep = conn::finish_reply(&self.conn, id, &mut out, result, (keep, exported))?;
         let sent = self.send(&out, None);
         self.give_buffer(out.into_buffer());
         if !keep.is_empty() {

@@ -27,7 +27,7 @@ use tokio::{runtime::Handle, sync::oneshot, task::AbortHandle};
 
 use crate::{
     Error,
-    conn::{self, CallFrame, Conn, Later, ServingGuard, Target, panic_message},
+    conn::{self, CallFrame, Conn, ServingGuard, Target, panic_message},
     protocol::{self, FrameReader, Header, InFrame, OutFrame},
     transport::Stream,
 };
@@ -419,17 +419,8 @@ fn serve_call(
     let conn = &server.conn;
     let mut out = OutFrame::start(Vec::new(), &Header::Return { id, outcome: Ok(()) })?;
     let target = conn.lookup(object);
-    let mut call = CallFrame {
-        object,
-        method,
-        check,
-        args,
-        blobs,
-        out: &mut out,
-        keep: Vec::new(),
-        exported: Vec::new(),
-        later: Later { owner: target.clone(), ..Later::default() },
-    };
+    let mut call = CallFrame::new((object, method, check), args, blobs, &mut out);
+    call.later.owner = target.clone();
     let result = match &target {
         None => Err(Error::UnknownObject(object)),
         Some(target) => {
@@ -446,18 +437,7 @@ fn serve_call(
         (Ok(()), Some(started)) => spawn(server, id, *started),
         (result, _) => {
             // A method that is not async, or a call refused before it began, is answered here.
-            let finished = result.and_then(|()| out.finish(conn.config.max_frame_bytes));
-            let keep = match finished {
-                Ok(()) => keep,
-                Err(error) => {
-                    for id in exported {
-                        drop(conn.unexport(id));
-                    }
-                    out.restart(&Header::Return { id, outcome: Err(error) })?;
-                    out.finish(conn.config.max_frame_bytes)?;
-                    Vec::new()
-                }
-            };
+            let keep = conn::finish_reply(conn, id, &mut out, result, (keep, exported))?;
             server.send_reply(&out, keep)
         }
     }
@@ -539,35 +519,19 @@ impl Task {
     fn reply(&self, reply: Result<FrameReply, Error>) {
         let conn = &self.server.conn;
         let id = self.id;
-        let outcome = reply.and_then(|reply| {
-            let mut out = OutFrame::start(Vec::new(), &Header::Return { id, outcome: Ok(()) })?;
-            let mut blobs = std::collections::VecDeque::new();
-            let mut call = CallFrame {
-                object: 0,
-                method: 0,
-                check: 0,
-                args: &[],
-                blobs: &mut blobs,
-                out: &mut out,
-                keep: Vec::new(),
-                exported: Vec::new(),
-                later: Later::default(),
-            };
-            let encoded = panic::catch_unwind(AssertUnwindSafe(|| reply(conn, &mut call)))
-                .unwrap_or_else(|payload| Err(Error::RemotePanic(panic_message(&*payload))));
-            let CallFrame { keep, exported, .. } = call;
-            match encoded.and_then(|()| out.finish(conn.config.max_frame_bytes)) {
-                Ok(()) => Ok((out, keep)),
-                Err(error) => {
-                    for id in exported {
-                        drop(conn.unexport(id));
-                    }
-                    Err(error)
-                }
-            }
+        let mut out = match OutFrame::start(Vec::new(), &Header::Return { id, outcome: Ok(()) }) {
+            Ok(out) => out,
+            Err(error) => return self.server.send_error(id, error),
+        };
+        let mut blobs = std::collections::VecDeque::new();
+        let mut call = CallFrame::new((0, 0, 0), &[], &mut blobs, &mut out);
+        let encoded = reply.and_then(|reply| {
+            panic::catch_unwind(AssertUnwindSafe(|| reply(conn, &mut call)))
+                .unwrap_or_else(|payload| Err(Error::RemotePanic(panic_message(&*payload))))
         });
-        match outcome {
-            Ok((out, keep)) => {
+        let CallFrame { keep, exported, .. } = call;
+        match conn::finish_reply(conn, id, &mut out, encoded, (keep, exported)) {
+            Ok(keep) => {
                 let _ = self.server.send_reply(&out, keep);
             }
             Err(error) => self.server.send_error(id, error),

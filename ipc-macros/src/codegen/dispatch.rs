@@ -123,6 +123,14 @@ fn arm(cx: &Context<'_>, method: &Method) -> TokenStream {
         let name = unraw(binding);
         Some(quote_spanned!(owned.span()=> __ipc_call.write_back(#private::codec::<#owned>(), #name, &#binding)?;))
     });
+    // Find the method's description, check the caller's view of it, decode the arguments.
+    let receive = quote! {
+        static __IPC_METHOD: #private::MethodInfo = #info;
+        #callbacks
+        __ipc_call.check(&__IPC_METHOD)?;
+        #(#decodes)*
+        __ipc_call.received(&__IPC_METHOD);
+    };
     if method.is_async {
         // The decoded arguments move into the method's future, which runs as
         // a task; its last step encodes the reply.
@@ -143,11 +151,7 @@ fn arm(cx: &Context<'_>, method: &Method) -> TokenStream {
             // An in/out argument is decoded `mut` but mutated only inside the future.
             #[allow(unused_mut)]
             #id => {
-                static __IPC_METHOD: #private::MethodInfo = #info;
-                #callbacks
-                __ipc_call.check(&__IPC_METHOD)?;
-                #(#decodes)*
-                __ipc_call.received(&__IPC_METHOD);
+                #receive
                 __ipc_call.run_async(self, (#(#moved,)*), |__ipc_this, (#(#bindings,)*)| {
                     ::std::boxed::Box::pin(async move {
                         let __ipc_ret = #ident::#method_ident(__ipc_this, #(#args),*).await;
@@ -167,11 +171,7 @@ fn arm(cx: &Context<'_>, method: &Method) -> TokenStream {
     quote! {
         #(#cfgs)*
         #id => {
-            static __IPC_METHOD: #private::MethodInfo = #info;
-            #callbacks
-            __ipc_call.check(&__IPC_METHOD)?;
-            #(#decodes)*
-            __ipc_call.received(&__IPC_METHOD);
+            #receive
             let __ipc_ret = #ident::#method_ident(self, #(#args),*);
             #encode_return
             #(#write_backs)*
