@@ -29,7 +29,7 @@ fn run() -> Result<(), multiprocess::Error> {
     let args = Args::parse();
     support::init_logging(&args.logging);
     // The child: serve until the parent goes away.
-    if multiprocess::serve_if_child::<dyn Init>(|| Box::new(LocalInit::default()))? {
+    if multiprocess::serve_if_child::<dyn Init>(|| Box::new(LocalInit))? {
         return Ok(());
     }
     // The child inherits `--debug` through the environment.

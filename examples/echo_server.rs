@@ -50,7 +50,7 @@ fn run() -> Result<(), multiprocess::Error> {
     } else {
         None
     };
-    let listener = multiprocess::listen_with::<dyn Init>(&args.ipcbind, options, || Box::new(LocalInit::default()))?;
+    let listener = multiprocess::listen_with::<dyn Init>(&args.ipcbind, options, || Box::new(LocalInit))?;
     println!("listening on {}", listener.address());
     if let Some(cookie) = &cookie {
         println!("cookie {}", cookie.display());
