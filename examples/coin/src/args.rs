@@ -1,0 +1,41 @@
+//! The options every coin program takes (COIN.md "Options"), parsed with
+//! clap: `--name=value` and `--name value` both work.
+
+use std::path::PathBuf;
+
+/// The options of `coind` and `coin-node` (one set: the split binary is a
+/// drop-in replacement) and of `coin-wallet`.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct Options {
+    /// All state lives here; created if missing. Default: `~/.coin`.
+    #[arg(long, value_name = "DIR")]
+    pub datadir: Option<PathBuf>,
+    /// The RPC listen address.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1")]
+    pub rpcbind: String,
+    /// The RPC port; 0 picks a free one. The bound `HOST:PORT` is written to
+    /// `DIR/rpc.addr`.
+    #[arg(long, value_name = "N", default_value_t = 9332)]
+    pub rpcport: u16,
+    /// Load this wallet at startup, creating it if it does not exist
+    /// (repeatable).
+    #[arg(long, value_name = "NAME")]
+    pub wallet: Vec<String>,
+    /// Log categories (repeatable): `ipc` logs every IPC call of every
+    /// process involved; `all` logs everything.
+    #[arg(long, value_name = "CATEGORY")]
+    pub debug: Vec<String>,
+    /// Do not confine the spawned wallet process.
+    #[arg(long)]
+    pub no_sandbox: bool,
+}
+
+impl Options {
+    /// The data directory: `--datadir`, or `~/.coin`.
+    pub fn datadir(&self) -> PathBuf {
+        match &self.datadir {
+            Some(dir) => dir.clone(),
+            None => std::env::home_dir().unwrap_or_else(|| PathBuf::from(".")).join(".coin"),
+        }
+    }
+}

@@ -1,0 +1,100 @@
+//! `coind` and `coin-node`: one program, which differs only in where its
+//! wallets are ([`WalletMode`]).
+
+use std::fs::File;
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::Parser;
+use interfaces::WalletLoader;
+
+use crate::args::Options;
+use crate::node::{LocalNode, NodeContext, Shutdown};
+use crate::rpc::{Context, RpcServer};
+use crate::wallets::NodeWallets;
+
+/// Where a node's wallets live.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WalletMode {
+    /// In the node's process (`coind`).
+    InProcess,
+    /// In a `coin-wallet` process the node spawns (`coin-node`).
+    Spawn,
+}
+
+#[derive(Parser, Debug)]
+#[command(about = "A coin node: chain, mempool, mining, wallets and JSON-RPC", version)]
+struct Cli {
+    #[command(flatten)]
+    options: Options,
+}
+
+/// The `main` of `coind` (`InProcess`) and `coin-node` (`Spawn`).
+pub fn main(mode: WalletMode) -> ExitCode {
+    let cli = Cli::parse();
+    multiprocess::logging::init(&cli.options.debug);
+    match run(&cli.options, mode) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("Error: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Takes the data directory's lock, as bitcoind does, so that two nodes
+/// never share one.
+fn lock_datadir(datadir: &Path) -> Result<File, String> {
+    let path = datadir.join(".lock");
+    let file = File::create(&path).map_err(|error| format!("cannot create {}: {error}", path.display()))?;
+    file.try_lock().map_err(|_| {
+        format!(
+            "Cannot obtain a lock on data directory {}. coind or coin-node is probably already running.",
+            datadir.display()
+        )
+    })?;
+    Ok(file)
+}
+
+fn run(options: &Options, mode: WalletMode) -> Result<(), String> {
+    let datadir = options.datadir();
+    std::fs::create_dir_all(&datadir).map_err(|error| format!("cannot create {}: {error}", datadir.display()))?;
+    let _lock = lock_datadir(&datadir)?;
+    let shutdown = Arc::new(Shutdown::default());
+    let signalled = shutdown.clone();
+    ctrlc::set_handler(move || signalled.request()).map_err(|error| format!("cannot handle signals: {error}"))?;
+
+    let node = NodeContext::open(&datadir, shutdown.clone()).map_err(|error| error.to_string())?;
+    let wallets = match mode {
+        WalletMode::InProcess => NodeWallets::local(node.clone(), &datadir),
+        WalletMode::Spawn => {
+            let mut args = vec![format!("--datadir={}", datadir.display())];
+            if options.no_sandbox {
+                args.push("--no-sandbox".into());
+            }
+            NodeWallets::process(node.clone(), &datadir, args)
+        }
+    };
+    wallets.start(&options.wallet).map_err(|error| format!("cannot load the wallets: {error}"))?;
+    let loader: Arc<dyn WalletLoader> = wallets.clone();
+    node.set_wallets(&loader);
+
+    let synced = node.clone();
+    let context = Context {
+        node: Some(Box::new(LocalNode(node.clone()))),
+        wallets: loader,
+        sync_wallets: Box::new(move || synced.sync_notifications()),
+        shutdown: shutdown.clone(),
+        started: std::time::Instant::now(),
+    };
+    let mut server = RpcServer::start(context, &options.rpcbind, options.rpcport, &datadir)
+        .map_err(|error| format!("cannot serve RPC on {}:{}: {error}", options.rpcbind, options.rpcport))?;
+
+    shutdown.wait();
+    tracing::info!(target: "coin", "shutting down");
+    server.stop();
+    wallets.stop();
+    node.stop_notifier();
+    Ok(())
+}
