@@ -4,7 +4,7 @@
 
 use multiprocess::ipc_interface;
 
-use crate::{Chain, Echo, LocalEcho, Node, WalletLoader};
+use crate::{Chain, Echo, LocalEcho, Mining, Node, WalletLoader};
 
 /// The bootstrap interface of every coin process.
 ///
@@ -26,6 +26,10 @@ pub trait Init: Send + Sync {
     }
     /// The chain, for a wallet attaching to a node.
     fn make_chain(&self) -> Option<Box<dyn Chain>> {
+        None
+    }
+    /// Block templates, in a node process, for an external miner.
+    fn make_mining(&self) -> Option<Box<dyn Mining>> {
         None
     }
     /// A wallet loader working on `chain`, in a wallet process.

@@ -9,6 +9,7 @@
 //! - [`Chain`] and [`ChainNotifications`]: what a wallet needs of the node,
 //!   and what the node tells it.
 //! - [`WalletLoader`] and [`Wallet`]: wallets, for RPC and the GUI.
+//! - [`Mining`] and [`BlockTemplate`]: block templates for an external miner.
 //! - [`Handler`]: a subscription; dropping it unsubscribes.
 //! - [`Echo`], and [`Calculator`], which exercises every value family (the
 //!   library's own tests use it).
@@ -30,6 +31,7 @@ mod chain;
 mod echo;
 mod handler;
 mod init;
+mod mining;
 mod node;
 pub mod primitives;
 mod wallet;
@@ -39,5 +41,6 @@ pub use chain::{Chain, ChainError, ChainNotifications};
 pub use echo::{Echo, LocalEcho};
 pub use handler::Handler;
 pub use init::{Init, LocalInit};
+pub use mining::{BlockTemplate, Mining};
 pub use node::{Node, NodeError};
 pub use wallet::{BalanceChanged, TxCategory, Wallet, WalletError, WalletInfo, WalletLoader, WalletTx};

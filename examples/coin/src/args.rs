@@ -25,6 +25,11 @@ pub struct Options {
     /// process involved; `all` logs everything.
     #[arg(long, value_name = "CATEGORY")]
     pub debug: Vec<String>,
+    /// Also listen for attaching processes (repeatable): `unix` is
+    /// `DIR/node.sock`, or `unix:PATH`, or `tcp:HOST:PORT`, whose secret is
+    /// written to `DIR/ipc.cookie`.
+    #[arg(long, value_name = "ADDR")]
+    pub ipcbind: Vec<String>,
     /// Do not confine the spawned wallet process.
     #[arg(long)]
     pub no_sandbox: bool,

@@ -10,7 +10,8 @@ use clap::Parser;
 use interfaces::WalletLoader;
 
 use crate::args::Options;
-use crate::node::{LocalNode, NodeContext, Shutdown};
+use crate::ipc::Listeners;
+use crate::node::{LocalChain, LocalNode, NodeContext, Shutdown};
 use crate::rpc::{Context, RpcServer};
 use crate::wallets::NodeWallets;
 
@@ -45,12 +46,12 @@ pub fn main(mode: WalletMode) -> ExitCode {
 
 /// Takes the data directory's lock, as bitcoind does, so that two nodes
 /// never share one.
-fn lock_datadir(datadir: &Path) -> Result<File, String> {
+pub fn lock_datadir(datadir: &Path) -> Result<File, String> {
     let path = datadir.join(".lock");
     let file = File::create(&path).map_err(|error| format!("cannot create {}: {error}", path.display()))?;
     file.try_lock().map_err(|_| {
         format!(
-            "Cannot obtain a lock on data directory {}. coind or coin-node is probably already running.",
+            "Cannot obtain a lock on data directory {}. another coin process is probably using it.",
             datadir.display()
         )
     })?;
@@ -67,7 +68,7 @@ fn run(options: &Options, mode: WalletMode) -> Result<(), String> {
 
     let node = NodeContext::open(&datadir, shutdown.clone()).map_err(|error| error.to_string())?;
     let wallets = match mode {
-        WalletMode::InProcess => NodeWallets::local(node.clone(), &datadir),
+        WalletMode::InProcess => NodeWallets::local(Arc::new(LocalChain(node.clone())), &datadir),
         WalletMode::Spawn => {
             let mut args = vec![format!("--datadir={}", datadir.display())];
             if options.no_sandbox {
@@ -90,9 +91,11 @@ fn run(options: &Options, mode: WalletMode) -> Result<(), String> {
     };
     let mut server = RpcServer::start(context, &options.rpcbind, options.rpcport, &datadir)
         .map_err(|error| format!("cannot serve RPC on {}:{}: {error}", options.rpcbind, options.rpcport))?;
+    let mut listeners = Listeners::bind(&options.ipcbind, &datadir, &node)?;
 
     shutdown.wait();
     tracing::info!(target: "coin", "shutting down");
+    listeners.stop();
     server.stop();
     wallets.stop();
     node.stop_notifier();

@@ -8,6 +8,8 @@
 //! - [`wallets`]: the node's side of its wallets, in its process (`coind`)
 //!   or in a `coin-wallet` child (`coin-node`).
 //! - [`rpc`]: JSON-RPC over HTTP with cookie authentication.
+//! - [`attach`]: `coin-wallet --ipcconnect`, a wallet attached to a node.
+//! - [`ipc`]: attaching and detaching (`--ipcbind`, `--ipcconnect`).
 //! - [`daemon`]: the `main` that `coind` and `coin-node` share.
 //!
 //! ```no_run
@@ -18,7 +20,9 @@
 //! ```
 
 pub mod args;
+pub mod attach;
 pub mod daemon;
+pub mod ipc;
 pub mod node;
 pub mod rpc;
 pub mod wallet;

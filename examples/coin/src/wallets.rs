@@ -1,5 +1,5 @@
-//! The node's side of its wallets: the one place where `coind` and
-//! `coin-node` differ. `coind` holds a [`Wallets`] in the process; `coin-node`
+//! The wallets an RPC server serves: the one place where `coind` and
+//! `coin-node` differ, and what an attached `coin-wallet --server` serves. `coind` holds a [`Wallets`] in the process; `coin-node`
 //! spawns `coin-wallet`, asks its `Init` for a `WalletLoader` working on the
 //! node's `Chain`, and starts a new one, with the same wallets loaded, when
 //! it dies. Either way the rest of the node sees one [`WalletLoader`], which
@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::Duration;
 
 use interfaces::primitives::{Address, Amount, Hash256};
-use interfaces::{BalanceChanged, Handler, Init, Wallet, WalletError, WalletInfo, WalletLoader, WalletTx};
+use interfaces::{BalanceChanged, Chain, Handler, Init, Wallet, WalletError, WalletInfo, WalletLoader, WalletTx};
 
 use crate::node::{LocalChain, NodeContext};
 use crate::wallet::Wallets;
@@ -80,10 +80,11 @@ impl Wallet for SharedWallet {
 
 /// Where the wallets are.
 enum Source {
-    /// In this process (`coind`).
+    /// In this process (`coind`, and an attached `coin-wallet`).
     Local(Arc<Wallets>),
-    /// In a `coin-wallet` child started with these arguments (`coin-node`).
-    Process { program: PathBuf, args: Vec<String> },
+    /// In a `coin-wallet` child started with these arguments, working on
+    /// this node's chain (`coin-node`).
+    Process { program: PathBuf, args: Vec<String>, node: Arc<NodeContext> },
 }
 
 /// The wallet process of `coin-node`, while it runs.
@@ -104,7 +105,6 @@ struct Current {
 /// The node's wallets: see the module documentation.
 pub struct NodeWallets {
     source: Source,
-    node: Arc<NodeContext>,
     current: Mutex<Current>,
     /// The wallets that are loaded, to load again in a new wallet process.
     loaded: Mutex<BTreeSet<String>>,
@@ -123,22 +123,22 @@ impl std::fmt::Debug for NodeWallets {
 const RESTART_DELAY: (Duration, Duration) = (Duration::from_millis(500), Duration::from_secs(8));
 
 impl NodeWallets {
-    /// Wallets in this process, under `DIR/wallets`.
-    pub fn local(node: Arc<NodeContext>, datadir: &Path) -> Arc<NodeWallets> {
-        let wallets = Wallets::new(datadir.join("wallets"), Arc::new(LocalChain(node.clone())), false);
-        Self::new(Source::Local(Arc::new(wallets)), node, datadir)
+    /// Wallets in this process, under `DIR/wallets`, following `chain`.
+    pub fn local(chain: Arc<dyn Chain>, datadir: &Path) -> Arc<NodeWallets> {
+        let wallets = Wallets::new(datadir.join("wallets"), chain, false);
+        Self::new(Source::Local(Arc::new(wallets)), datadir)
     }
 
-    /// Wallets in a `coin-wallet` process started with `args`.
+    /// Wallets in a `coin-wallet` process started with `args`, following
+    /// `node`.
     pub fn process(node: Arc<NodeContext>, datadir: &Path, args: Vec<String>) -> Arc<NodeWallets> {
         let program = node.sibling("coin-wallet");
-        Self::new(Source::Process { program, args }, node, datadir)
+        Self::new(Source::Process { program, args, node }, datadir)
     }
 
-    fn new(source: Source, node: Arc<NodeContext>, datadir: &Path) -> Arc<NodeWallets> {
+    fn new(source: Source, datadir: &Path) -> Arc<NodeWallets> {
         Arc::new_cyclic(|me| NodeWallets {
             source,
-            node,
             current: Mutex::default(),
             loaded: Mutex::default(),
             settings: Settings { path: datadir.join("settings.json"), writing: Mutex::new(()) },
@@ -182,13 +182,13 @@ impl NodeWallets {
     fn connect(&self) -> Result<(Arc<dyn WalletLoader>, Option<Child>), WalletError> {
         match &self.source {
             Source::Local(wallets) => Ok((wallets.clone() as Arc<dyn WalletLoader>, None)),
-            Source::Process { program, args } => {
+            Source::Process { program, args, node } => {
                 let mut command = Command::new(program);
                 command.args(args);
                 let spawned = multiprocess::spawn_process::<dyn Init>(command).map_err(|error| {
                     WalletError::Unavailable(format!("cannot start {}: {error}", program.display()))
                 })?;
-                let chain = Box::new(LocalChain(self.node.clone()));
+                let chain = Box::new(LocalChain(node.clone()));
                 let Some(loader) = spawned.remote().make_wallet_loader(chain) else {
                     return Err(WalletError::Unavailable(format!("{} made no wallet loader", program.display())));
                 };

@@ -1,6 +1,8 @@
-//! `coin-wallet`: the wallets of a `coin-node`, in their own process. The
-//! node spawns it and asks its `Init` for a `WalletLoader`, handing it the
-//! node's `Chain`; the wallets live in `DIR/wallets`.
+//! `coin-wallet`: wallets in their own process. Spawned by `coin-node`, it
+//! serves `Init`, whose `WalletLoader` works on the `Chain` the node hands
+//! it, with the wallets in the node's `DIR/wallets`. With `--ipcconnect` it
+//! attaches to a running node instead, keeps its wallets in its own
+//! `--datadir`, and with `--server` serves wallet RPC itself.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -10,11 +12,12 @@ use clap::Parser;
 use interfaces::{Chain, Echo, Init, LocalEcho, WalletLoader};
 
 #[derive(Parser, Debug)]
-#[command(about = "The wallet process of coin-node", version)]
+#[command(about = "Wallets in their own process: spawned by coin-node, or attached to a node", version)]
 struct Cli {
-    /// The node's data directory; the wallets are in its `wallets` directory.
+    /// Spawned: the node's data directory. Attached: this wallet process's
+    /// own. The wallets are in its `wallets` directory. Default: `~/.coin`.
     #[arg(long, value_name = "DIR")]
-    datadir: PathBuf,
+    datadir: Option<PathBuf>,
     /// Log categories (repeatable); a spawned wallet also inherits its
     /// node's.
     #[arg(long, value_name = "CATEGORY")]
@@ -22,6 +25,8 @@ struct Cli {
     /// Run without confinement.
     #[arg(long)]
     no_sandbox: bool,
+    #[command(flatten)]
+    attach: coin::attach::AttachOptions,
 }
 
 /// What the wallet process serves its node.
@@ -43,8 +48,18 @@ impl Init for WalletInit {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     multiprocess::logging::init(&cli.debug);
+    let datadir = cli.datadir.clone().unwrap_or_else(|| std::env::home_dir().unwrap_or_default().join(".coin"));
+    if let Some(address) = &cli.attach.ipcconnect {
+        return match coin::attach::run(datadir, address, &cli.attach) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(error) => {
+                eprintln!("Error: {error}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     if !multiprocess::is_child() {
-        eprintln!("coin-wallet holds the wallets of a coin-node, which starts it; run coin-node instead");
+        eprintln!("coin-wallet is started by coin-node, or attaches to a node with --ipcconnect");
         return ExitCode::FAILURE;
     }
     // Ctrl-C in a terminal signals the whole process group: the node stops,
@@ -55,7 +70,7 @@ fn main() -> ExitCode {
     unsafe {
         libc::signal(libc::SIGINT, libc::SIG_IGN);
     }
-    match multiprocess::serve_process::<dyn Init>(Box::new(WalletInit { datadir: cli.datadir })) {
+    match multiprocess::serve_process::<dyn Init>(Box::new(WalletInit { datadir })) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("coin-wallet: {error}");

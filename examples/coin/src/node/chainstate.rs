@@ -288,8 +288,9 @@ impl ChainState {
         }
     }
 
-    /// Mines one block on the tip paying `address`, with the whole mempool.
-    pub fn mine(&mut self, address: Address, now: u64, events: &mut Vec<Event>) -> Result<Hash256, NodeError> {
+    /// A block on the tip paying `address` the subsidy and the fees, with
+    /// the whole mempool, and nonce 0: what a miner solves.
+    pub fn template(&self, address: Address, now: u64) -> Block {
         let tip = self.tip();
         let mut fees: Amount = 0;
         for (_, tx) in &self.mempool {
@@ -299,23 +300,48 @@ impl ChainState {
         let height = tip.height + 1;
         let mut transactions = vec![Transaction::coinbase(height, address, SUBSIDY + fees)];
         transactions.extend(self.mempool.iter().map(|(_, tx)| tx.clone()));
-        let mut header = BlockHeader {
+        let header = BlockHeader {
             height,
             prev: tip.hash,
             time: now.max(self.tip_time),
             merkle_root: merkle_root(&transactions),
             nonce: 0,
         };
-        while !meets_target(&header.hash()) {
-            header.nonce += 1;
-        }
-        let block = Block { header, transactions };
+        Block { header, transactions }
+    }
+
+    /// Takes a solved block made from a [`template`](Self::template) as the
+    /// new tip; `false` if its hash misses the target or the tip has moved
+    /// since (its transactions were checked when they entered the mempool,
+    /// which only a new tip empties).
+    pub fn submit(&mut self, block: Block, events: &mut Vec<Event>) -> Result<bool, NodeError> {
+        let tip = self.tip();
         let hash = block.hash();
+        if block.header.prev != tip.hash || block.header.height != tip.height + 1 || !meets_target(&hash) {
+            return Ok(false);
+        }
+        if block.header.merkle_root != merkle_root(&block.transactions) {
+            return Ok(false);
+        }
+        let ids: HashSet<Hash256> = block.transactions.iter().map(Transaction::txid).collect();
         for (txid, _) in &self.mempool {
-            events.push(Event::TransactionRemoved(*txid));
+            if ids.contains(txid) {
+                events.push(Event::TransactionRemoved(*txid));
+            }
         }
         self.connect(block.clone())?;
         events.push(Event::BlockConnected(block));
+        Ok(true)
+    }
+
+    /// Mines one block on the tip paying `address`, with the whole mempool.
+    pub fn mine(&mut self, address: Address, now: u64, events: &mut Vec<Event>) -> Result<Hash256, NodeError> {
+        let mut block = self.template(address, now);
+        while !meets_target(&block.header.hash()) {
+            block.header.nonce += 1;
+        }
+        let hash = block.hash();
+        self.submit(block, events)?;
         Ok(hash)
     }
 

@@ -2,6 +2,7 @@
 //! [`Node`] (for RPC and the GUI) and [`Chain`] (for wallets).
 
 mod chainstate;
+mod mining;
 mod notifier;
 
 use std::path::{Path, PathBuf};
@@ -13,6 +14,7 @@ use interfaces::primitives::{Address, Block, BlockRef, Hash256, OutPoint, Transa
 use interfaces::{Chain, ChainError, ChainNotifications, Handler, Init, Node, NodeError, WalletLoader};
 
 pub use chainstate::{ChainState, Event};
+pub use mining::LocalMining;
 pub use notifier::Notifier;
 
 use crate::wallets::SharedLoader;
@@ -25,6 +27,11 @@ pub const MAX_GENERATE: u32 = 10_000;
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Seconds since the Unix epoch.
+fn now() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |since| since.as_secs())
 }
 
 /// A request to stop the process, from `stop`, [`Node::shutdown`] or a
@@ -65,6 +72,10 @@ pub struct NodeContext {
     bin_dir: PathBuf,
     /// Weak: the wallets hold the node (their chain), not the other way.
     wallets: OnceLock<Weak<dyn WalletLoader>>,
+    /// Counts changes of the tip or the mempool, for block templates.
+    version: Mutex<u64>,
+    /// Signalled when `version` moves.
+    changed: Condvar,
     /// Stopping the process.
     pub shutdown: Arc<Shutdown>,
 }
@@ -91,6 +102,8 @@ impl NodeContext {
             started: Instant::now(),
             bin_dir,
             wallets: OnceLock::new(),
+            version: Mutex::new(0),
+            changed: Condvar::new(),
             shutdown,
         }))
     }
@@ -111,8 +124,24 @@ impl NodeContext {
         let mut state = lock(&self.state);
         let mut events = Vec::new();
         let result = change(&mut state, &mut events);
+        if !events.is_empty() {
+            *lock(&self.version) += 1;
+            self.changed.notify_all();
+        }
         self.notifier.push(events);
         result
+    }
+
+    /// A block template paying `address`, and the state version it is of.
+    pub fn template(&self, address: Address) -> (Block, u64) {
+        let state = lock(&self.state);
+        let version = *lock(&self.version);
+        (state.template(address, now()), version)
+    }
+
+    /// Takes a solved block as the new tip, if it still fits.
+    pub fn submit(&self, block: Block) -> Result<bool, NodeError> {
+        self.change(|state, events| state.submit(block, events))
     }
 
     /// Waits until every subscriber has seen what happened so far.
@@ -134,8 +163,7 @@ impl NodeContext {
         }
         let mut hashes = Vec::with_capacity(blocks as usize);
         for _ in 0..blocks {
-            let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |since| since.as_secs());
-            hashes.push(self.change(|state, events| state.mine(address, now, events))?);
+            hashes.push(self.change(|state, events| state.mine(address, now(), events))?);
         }
         Ok(hashes)
     }

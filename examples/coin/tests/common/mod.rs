@@ -33,6 +33,7 @@ pub fn binary(name: &str) -> &'static str {
         "coin-cli" => env!("CARGO_BIN_EXE_coin-cli"),
         "coin-wallet" => env!("CARGO_BIN_EXE_coin-wallet"),
         "coin-echo" => env!("CARGO_BIN_EXE_coin-echo"),
+        "coin-miner" => env!("CARGO_BIN_EXE_coin-miner"),
         other => panic!("no binary {other}"),
     }
 }
