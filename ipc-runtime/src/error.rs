@@ -155,6 +155,10 @@ pub enum Error {
         /// What is wrong with it.
         message: String,
     },
+    /// A child could not be confined as its [`Sandbox`](crate::Sandbox)
+    /// says (or this system cannot confine one).
+    #[error("sandbox: {0}")]
+    Sandbox(String),
 }
 
 /// The most characters of one string a peer's error keeps.
@@ -209,6 +213,7 @@ impl Error {
             Error::ChildExited { status } => Error::ChildExited { status: s(status) },
             Error::Connect { address, message } => Error::Connect { address: s(address), message: s(message) },
             Error::Address { address, message } => Error::Address { address: s(address), message: s(message) },
+            Error::Sandbox(message) => Error::Sandbox(s(message)),
             other @ (Error::Disconnected
             | Error::ProtocolVersion { .. }
             | Error::FrameTooLarge { .. }

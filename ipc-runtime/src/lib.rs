@@ -38,6 +38,7 @@ mod process;
 mod protocol;
 mod proxy;
 mod render;
+pub mod sandbox;
 mod scope;
 mod secret;
 mod shape;
@@ -74,6 +75,7 @@ pub use protocol::PROTOCOL_VERSION;
 /// ```
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 pub use proxy::ProxyCore;
+pub use sandbox::Sandbox;
 pub use secret::Secret;
 
 /// Serde, re-exported so that user types can derive `Serialize` and

@@ -495,5 +495,10 @@ pub fn serve_if_child<I: ?Sized + Interface>(make: impl FnOnce() -> Box<I>) -> R
 /// }
 /// ```
 pub fn serve_process<I: ?Sized + Interface>(init: Box<I>) -> Result<(), Error> {
+    // Confined before anything of the parent's is read: the first call
+    // already runs in the sandbox.
+    if platform::is_child() {
+        crate::sandbox::enter_from_env()?;
+    }
     platform::serve::<I>(init)
 }

@@ -70,11 +70,21 @@ fn run(options: &Options, mode: WalletMode) -> Result<(), String> {
     let wallets = match mode {
         WalletMode::InProcess => NodeWallets::local(Arc::new(LocalChain(node.clone())), &datadir),
         WalletMode::Spawn => {
-            let mut args = vec![format!("--datadir={}", datadir.display())];
-            if options.no_sandbox {
-                args.push("--no-sandbox".into());
-            }
-            NodeWallets::process(node.clone(), &datadir, args)
+            let args = vec![format!("--datadir={}", datadir.display())];
+            // The wallet process may write only its wallets, and neither
+            // run programs nor open network sockets.
+            let sandbox = if options.no_sandbox {
+                None
+            } else {
+                let wallets = datadir.join("wallets");
+                std::fs::create_dir_all(&wallets)
+                    .map_err(|error| format!("cannot create {}: {error}", wallets.display()))?;
+                multiprocess::Sandbox::supported().map_err(|error| {
+                    format!("cannot confine the wallet process ({error}); --no-sandbox runs it unconfined")
+                })?;
+                Some(multiprocess::Sandbox::new().writable(wallets))
+            };
+            NodeWallets::process(node.clone(), &datadir, args, sandbox)
         }
     };
     wallets.start(&options.wallet).map_err(|error| format!("cannot load the wallets: {error}"))?;
@@ -89,9 +99,10 @@ fn run(options: &Options, mode: WalletMode) -> Result<(), String> {
         shutdown: shutdown.clone(),
         started: std::time::Instant::now(),
     };
+    // Listening before RPC: once `rpc.addr` exists, everything is ready.
+    let mut listeners = Listeners::bind(&options.ipcbind, &datadir, &node)?;
     let mut server = RpcServer::start(context, &options.rpcbind, options.rpcport, &datadir)
         .map_err(|error| format!("cannot serve RPC on {}:{}: {error}", options.rpcbind, options.rpcport))?;
-    let mut listeners = Listeners::bind(&options.ipcbind, &datadir, &node)?;
 
     shutdown.wait();
     tracing::info!(target: "coin", "shutting down");

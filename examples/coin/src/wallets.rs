@@ -84,7 +84,7 @@ enum Source {
     Local(Arc<Wallets>),
     /// In a `coin-wallet` child started with these arguments, working on
     /// this node's chain (`coin-node`).
-    Process { program: PathBuf, args: Vec<String>, node: Arc<NodeContext> },
+    Process { program: PathBuf, args: Vec<String>, node: Arc<NodeContext>, sandbox: Option<multiprocess::Sandbox> },
 }
 
 /// The wallet process of `coin-node`, while it runs.
@@ -130,10 +130,15 @@ impl NodeWallets {
     }
 
     /// Wallets in a `coin-wallet` process started with `args`, following
-    /// `node`.
-    pub fn process(node: Arc<NodeContext>, datadir: &Path, args: Vec<String>) -> Arc<NodeWallets> {
+    /// `node`, and confined by `sandbox`.
+    pub fn process(
+        node: Arc<NodeContext>,
+        datadir: &Path,
+        args: Vec<String>,
+        sandbox: Option<multiprocess::Sandbox>,
+    ) -> Arc<NodeWallets> {
         let program = node.sibling("coin-wallet");
-        Self::new(Source::Process { program, args, node }, datadir)
+        Self::new(Source::Process { program, args, node, sandbox }, datadir)
     }
 
     fn new(source: Source, datadir: &Path) -> Arc<NodeWallets> {
@@ -182,9 +187,12 @@ impl NodeWallets {
     fn connect(&self) -> Result<(Arc<dyn WalletLoader>, Option<Child>), WalletError> {
         match &self.source {
             Source::Local(wallets) => Ok((wallets.clone() as Arc<dyn WalletLoader>, None)),
-            Source::Process { program, args, node } => {
+            Source::Process { program, args, node, sandbox } => {
                 let mut command = Command::new(program);
                 command.args(args);
+                if let Some(sandbox) = sandbox {
+                    sandbox.apply_to(&mut command).map_err(|error| WalletError::Unavailable(error.to_string()))?;
+                }
                 let spawned = multiprocess::spawn_process::<dyn Init>(command).map_err(|error| {
                     WalletError::Unavailable(format!("cannot start {}: {error}", program.display()))
                 })?;

@@ -100,3 +100,40 @@ fn a_killed_wallet_process_is_replaced_with_its_wallets_and_balances() {
 fn nobody() -> String {
     interfaces::primitives::Address([42; 32]).to_string()
 }
+
+fn seccomp(pid: u32) -> String {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status.lines().find(|line| line.starts_with("Seccomp:")).unwrap_or_default().to_owned()
+}
+
+#[test]
+fn the_spawned_wallet_writes_only_its_wallets_unless_no_sandbox() {
+    if !split() {
+        return;
+    }
+    let dir = TempDir::new("split-sandbox");
+    let data = dir.path().join("data");
+    let outside = dir.path().join("outside");
+    std::fs::create_dir_all(data.join("wallets")).unwrap();
+    std::fs::create_dir_all(&outside).unwrap();
+    // A wallet directory that leads out of DIR/wallets.
+    std::os::unix::fs::symlink(&outside, data.join("wallets/escape")).unwrap();
+
+    let node = Daemon::start("coin-node", &data, &["--wallet=w"]);
+    assert_eq!(node.wok("w", "getwalletinfo", json!([]))["sandboxed"], true);
+    let wallet = node.wallet_pids()[0];
+    assert_eq!(seccomp(wallet), "Seccomp:\t2", "the wallet process runs under a seccomp filter");
+    assert_eq!(seccomp(node.pid()), "Seccomp:\t0", "the node does not");
+    let error = node.rpc("createwallet", json!(["escape"])).expect_err("a write outside DIR/wallets");
+    assert_eq!(error.code, -4, "{error:?}");
+    assert!(!outside.join("wallet.sqlite").exists(), "nothing was written outside");
+    assert_eq!(node.balance("w"), 0, "the wallet process serves on");
+    assert!(node.stop().success());
+
+    let node = Daemon::start("coin-node", &data, &["--wallet=w", "--no-sandbox"]);
+    assert_eq!(node.wok("w", "getwalletinfo", json!([]))["sandboxed"], false);
+    assert_eq!(seccomp(node.wallet_pids()[0]), "Seccomp:\t0");
+    node.ok("createwallet", json!(["escape"]));
+    assert!(outside.join("wallet.sqlite").exists(), "unconfined, the symlink is followed");
+    assert!(node.stop().success());
+}

@@ -22,7 +22,8 @@ struct Cli {
     /// node's.
     #[arg(long, value_name = "CATEGORY")]
     debug: Vec<String>,
-    /// Run without confinement.
+    /// Accepted for symmetry with coin-node: a spawned wallet is confined by
+    /// its node (or not, with the node's `--no-sandbox`).
     #[arg(long)]
     no_sandbox: bool,
     #[command(flatten)]
@@ -40,7 +41,9 @@ impl Init for WalletInit {
     }
 
     fn make_wallet_loader(&self, chain: Box<dyn Chain>) -> Option<Box<dyn WalletLoader>> {
-        let wallets = coin::wallet::Wallets::new(self.datadir.join("wallets"), Arc::from(chain), false);
+        // serve_process has confined this process, if its node asked.
+        let sandboxed = multiprocess::sandbox::is_confined();
+        let wallets = coin::wallet::Wallets::new(self.datadir.join("wallets"), Arc::from(chain), sandboxed);
         Some(Box::new(wallets))
     }
 }

@@ -59,6 +59,9 @@ impl Store {
         let db = Connection::open(dir.join("wallet.sqlite")).map_err(failed)?;
         db.pragma_update(None, "journal_mode", "WAL").map_err(failed)?;
         db.pragma_update(None, "synchronous", "NORMAL").map_err(failed)?;
+        // Temporary tables in memory: a confined wallet may write only in
+        // its own directory, not in /tmp.
+        db.pragma_update(None, "temp_store", "MEMORY").map_err(failed)?;
         db.execute_batch(
             "CREATE TABLE IF NOT EXISTS keys (seq INTEGER PRIMARY KEY AUTOINCREMENT, secret BLOB NOT NULL);
              CREATE TABLE IF NOT EXISTS txs (seq INTEGER PRIMARY KEY AUTOINCREMENT, txid BLOB NOT NULL UNIQUE,
