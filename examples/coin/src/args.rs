@@ -36,6 +36,23 @@ pub struct Options {
 }
 
 impl Options {
+    /// The same options as command-line arguments, for a node this process
+    /// starts (`coin-gui` starting `coin-node`).
+    pub fn to_args(&self) -> Vec<String> {
+        let mut args = vec![
+            format!("--datadir={}", self.datadir().display()),
+            format!("--rpcbind={}", self.rpcbind),
+            format!("--rpcport={}", self.rpcport),
+        ];
+        args.extend(self.wallet.iter().map(|name| format!("--wallet={name}")));
+        args.extend(self.debug.iter().map(|category| format!("--debug={category}")));
+        args.extend(self.ipcbind.iter().map(|address| format!("--ipcbind={address}")));
+        if self.no_sandbox {
+            args.push("--no-sandbox".into());
+        }
+        args
+    }
+
     /// The data directory: `--datadir`, or `~/.coin`.
     pub fn datadir(&self) -> PathBuf {
         match &self.datadir {

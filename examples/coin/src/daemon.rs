@@ -10,7 +10,7 @@ use clap::Parser;
 use interfaces::WalletLoader;
 
 use crate::args::Options;
-use crate::ipc::Listeners;
+use crate::ipc::{Listeners, NodeInit};
 use crate::node::{LocalChain, LocalNode, NodeContext, Shutdown};
 use crate::rpc::{Context, RpcServer};
 use crate::wallets::NodeWallets;
@@ -58,10 +58,42 @@ pub fn lock_datadir(datadir: &Path) -> Result<File, String> {
     Ok(file)
 }
 
-fn run(options: &Options, mode: WalletMode) -> Result<(), String> {
+/// A running node: chain, wallets, listeners and RPC server.
+pub struct Running {
+    /// The node.
+    pub node: Arc<NodeContext>,
+    /// Stopping it.
+    pub shutdown: Arc<Shutdown>,
+    wallets: Arc<NodeWallets>,
+    listeners: Listeners,
+    server: RpcServer,
+    _lock: File,
+}
+
+impl std::fmt::Debug for Running {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Running").field("rpc", &self.server.address).finish_non_exhaustive()
+    }
+}
+
+impl Running {
+    /// Stops everything, in order: no new callers, then the wallets, then
+    /// the notifications.
+    pub fn stop(mut self) {
+        tracing::info!(target: "coin", "shutting down");
+        self.listeners.stop();
+        self.server.stop();
+        self.wallets.stop();
+        self.node.stop_notifier();
+    }
+}
+
+/// Starts a node as `coind` (`InProcess`) or `coin-node` (`Spawn`) does,
+/// with SIGINT and SIGTERM asking it to stop.
+pub fn start(options: &Options, mode: WalletMode) -> Result<Running, String> {
     let datadir = options.datadir();
     std::fs::create_dir_all(&datadir).map_err(|error| format!("cannot create {}: {error}", datadir.display()))?;
-    let _lock = lock_datadir(&datadir)?;
+    let lock = lock_datadir(&datadir)?;
     let shutdown = Arc::new(Shutdown::default());
     let signalled = shutdown.clone();
     ctrlc::set_handler(move || signalled.request()).map_err(|error| format!("cannot handle signals: {error}"))?;
@@ -100,15 +132,28 @@ fn run(options: &Options, mode: WalletMode) -> Result<(), String> {
         started: std::time::Instant::now(),
     };
     // Listening before RPC: once `rpc.addr` exists, everything is ready.
-    let mut listeners = Listeners::bind(&options.ipcbind, &datadir, &node)?;
-    let mut server = RpcServer::start(context, &options.rpcbind, options.rpcport, &datadir)
+    let listeners = Listeners::bind(&options.ipcbind, &datadir, &node)?;
+    let server = RpcServer::start(context, &options.rpcbind, options.rpcport, &datadir)
         .map_err(|error| format!("cannot serve RPC on {}:{}: {error}", options.rpcbind, options.rpcport))?;
+    Ok(Running { node, shutdown, wallets, listeners, server, _lock: lock })
+}
 
-    shutdown.wait();
-    tracing::info!(target: "coin", "shutting down");
-    listeners.stop();
-    server.stop();
-    wallets.stop();
-    node.stop_notifier();
+fn run(options: &Options, mode: WalletMode) -> Result<(), String> {
+    let running = start(options, mode)?;
+    // Spawned by `coin-gui`: serve it the node until it goes, then stop.
+    if multiprocess::is_child() {
+        let (node, shutdown) = (running.node.clone(), running.shutdown.clone());
+        std::thread::Builder::new()
+            .name("coin-gui-link".into())
+            .spawn(move || {
+                if let Err(error) = multiprocess::serve_process::<dyn interfaces::Init>(Box::new(NodeInit(node))) {
+                    tracing::warn!(target: "coin", "serving the GUI that started this node: {error}");
+                }
+                shutdown.request();
+            })
+            .map_err(|error| format!("cannot start a thread: {error}"))?;
+    }
+    running.shutdown.wait();
+    running.stop();
     Ok(())
 }

@@ -11,6 +11,7 @@
 //! - [`attach`]: `coin-wallet --ipcconnect`, a wallet attached to a node.
 //! - [`ipc`]: attaching and detaching (`--ipcbind`, `--ipcconnect`).
 //! - [`daemon`]: the `main` that `coind` and `coin-node` share.
+//! - [`gui`]: the terminal GUI of `coin-tui` and `coin-gui`.
 //!
 //! ```no_run
 //! // All of `coind`:
@@ -22,8 +23,25 @@
 pub mod args;
 pub mod attach;
 pub mod daemon;
+pub mod gui;
 pub mod ipc;
 pub mod node;
 pub mod rpc;
 pub mod wallet;
 pub mod wallets;
+
+/// Sends this process's standard error to `path` (appending), so that log
+/// lines do not land on a terminal GUI's screen.
+pub fn log_to_file(path: &std::path::Path) -> std::io::Result<()> {
+    let file = std::fs::OpenOptions::new().create(true).append(true).open(path)?;
+    #[cfg(unix)]
+    {
+        use std::os::fd::AsRawFd;
+        // SAFETY: dup2 of two descriptors this process owns; `file` stays
+        // open until the call returns, and descriptor 2 then refers to it.
+        if unsafe { libc::dup2(file.as_raw_fd(), libc::STDERR_FILENO) } < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+    }
+    Ok(())
+}

@@ -34,6 +34,8 @@ pub fn binary(name: &str) -> &'static str {
         "coin-wallet" => env!("CARGO_BIN_EXE_coin-wallet"),
         "coin-echo" => env!("CARGO_BIN_EXE_coin-echo"),
         "coin-miner" => env!("CARGO_BIN_EXE_coin-miner"),
+        "coin-tui" => env!("CARGO_BIN_EXE_coin-tui"),
+        "coin-gui" => env!("CARGO_BIN_EXE_coin-gui"),
         other => panic!("no binary {other}"),
     }
 }
