@@ -35,13 +35,7 @@ struct Cli {
 pub fn main(mode: WalletMode) -> ExitCode {
     let cli = Cli::parse();
     multiprocess::logging::init(&cli.options.debug);
-    match run(&cli.options, mode) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
-            eprintln!("Error: {error}");
-            ExitCode::FAILURE
-        }
-    }
+    crate::exit(run(&cli.options, mode))
 }
 
 /// Takes the data directory's lock, as bitcoind does, so that two nodes

@@ -45,3 +45,25 @@ pub fn log_to_file(path: &std::path::Path) -> std::io::Result<()> {
     }
     Ok(())
 }
+
+/// Ends a program: on an error, prints it as bitcoind does (`Error: ...`)
+/// and exits with status 1.
+pub fn exit(outcome: Result<(), String>) -> std::process::ExitCode {
+    match outcome {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("Error: {error}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+/// Prepares a GUI's data directory, with log lines going to `debug.log`
+/// there rather than to the screen, and installs the log subscriber.
+pub fn gui_datadir(options: &args::Options) -> Result<std::path::PathBuf, String> {
+    let datadir = options.datadir();
+    std::fs::create_dir_all(&datadir).map_err(|error| format!("cannot create {}: {error}", datadir.display()))?;
+    log_to_file(&datadir.join("debug.log")).map_err(|error| format!("cannot open debug.log: {error}"))?;
+    multiprocess::logging::init(&options.debug);
+    Ok(datadir)
+}

@@ -26,20 +26,11 @@ struct Cli {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    match run(&cli) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
-            eprintln!("Error: {error}");
-            ExitCode::FAILURE
-        }
-    }
+    coin::exit(run(&cli))
 }
 
 fn run(cli: &Cli) -> Result<(), String> {
-    let datadir = cli.options.datadir();
-    std::fs::create_dir_all(&datadir).map_err(|error| format!("cannot create {}: {error}", datadir.display()))?;
-    coin::log_to_file(&datadir.join("debug.log")).map_err(|error| format!("cannot open debug.log: {error}"))?;
-    multiprocess::logging::init(&cli.options.debug);
+    let datadir = coin::gui_datadir(&cli.options)?;
     if let Some(address) = &cli.ipcconnect {
         let init = coin::ipc::connect(address, &datadir, cli.ipccookie.as_deref())?;
         let node = init.make_node().ok_or("the node at that address offers no Node")?;

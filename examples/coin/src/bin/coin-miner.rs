@@ -38,13 +38,7 @@ struct Cli {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     multiprocess::logging::init(&cli.debug);
-    match run(&cli) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
-            eprintln!("Error: {error}");
-            ExitCode::FAILURE
-        }
-    }
+    coin::exit(run(&cli))
 }
 
 fn run(cli: &Cli) -> Result<(), String> {

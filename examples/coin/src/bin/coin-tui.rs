@@ -17,20 +17,11 @@ struct Cli {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    match run(&cli) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
-            eprintln!("Error: {error}");
-            ExitCode::FAILURE
-        }
-    }
+    coin::exit(run(&cli))
 }
 
 fn run(cli: &Cli) -> Result<(), String> {
-    let datadir = cli.options.datadir();
-    std::fs::create_dir_all(&datadir).map_err(|error| format!("cannot create {}: {error}", datadir.display()))?;
-    coin::log_to_file(&datadir.join("debug.log")).map_err(|error| format!("cannot open debug.log: {error}"))?;
-    multiprocess::logging::init(&cli.options.debug);
+    coin::gui_datadir(&cli.options)?;
     let running = coin::daemon::start(&cli.options, WalletMode::InProcess)?;
     let outcome = coin::gui::run(&LocalNode(running.node.clone()), Some(running.shutdown.clone()));
     running.stop();

@@ -53,13 +53,7 @@ fn main() -> ExitCode {
     multiprocess::logging::init(&cli.debug);
     let datadir = cli.datadir.clone().unwrap_or_else(|| std::env::home_dir().unwrap_or_default().join(".coin"));
     if let Some(address) = &cli.attach.ipcconnect {
-        return match coin::attach::run(datadir, address, &cli.attach) {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(error) => {
-                eprintln!("Error: {error}");
-                ExitCode::FAILURE
-            }
-        };
+        return coin::exit(coin::attach::run(datadir, address, &cli.attach));
     }
     if !multiprocess::is_child() {
         eprintln!("coin-wallet is started by coin-node, or attaches to a node with --ipcconnect");
