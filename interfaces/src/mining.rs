@@ -14,7 +14,7 @@ use crate::primitives::{Address, BlockHeader};
 /// use interfaces::{Init, Mining};
 /// use interfaces::primitives::{Address, meets_target};
 ///
-/// let init = multiprocess::connect::<dyn Init>("unix:/tmp/coin/node.sock")?;
+/// let init = multiprocess::connect::<dyn Init>("unix:run/node/node.sock")?;
 /// let mining = init.make_mining().expect("a node mines");
 /// let template = mining.create_new_block(Address([7; 32]));
 /// let mut header = template.get_header();

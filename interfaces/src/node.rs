@@ -55,7 +55,7 @@ impl From<multiprocess::Error> for NodeError {
 /// use interfaces::{Init, Node};
 ///
 /// // A GUI attached to a node that serves `Init` on its socket:
-/// let init = multiprocess::connect::<dyn Init>("unix:/tmp/coin/node.sock")?;
+/// let init = multiprocess::connect::<dyn Init>("unix:run/node/node.sock")?;
 /// let node: Box<dyn Node> = init.make_node().expect("a node serves Node");
 /// println!("height {}", node.tip().unwrap().height);
 /// # Ok::<(), multiprocess::Error>(())

@@ -149,7 +149,7 @@ impl Sandbox {
     ///
     /// ```no_run
     /// let mut command = std::process::Command::new("./child");
-    /// multiprocess::Sandbox::new().writable("/tmp").apply_to(&mut command)?;
+    /// multiprocess::Sandbox::new().writable("data").apply_to(&mut command)?;
     /// # Ok::<(), multiprocess::Error>(())
     /// ```
     pub fn apply_to(&self, command: &mut Command) -> Result<(), Error> {
