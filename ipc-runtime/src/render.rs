@@ -68,6 +68,15 @@ impl Renderer {
         let _ = self.text.write_fmt(args);
         if self.text.len() > LIMIT { Err(Stop::Cut) } else { Ok(()) }
     }
+
+    /// Writes `len` bytes, of which `shown` are the first, in hex.
+    fn put_bytes(&mut self, len: usize, shown: &[u8]) -> Result<(), Stop> {
+        self.put(format_args!("<{len} bytes> "))?;
+        for byte in shown.iter().take(LIMIT / 2 + 1) {
+            self.put(format_args!("{byte:02x}"))?;
+        }
+        Ok(())
+    }
 }
 
 /// Writes the separators of a sequence, tuple, map or struct.
@@ -75,9 +84,21 @@ struct Compound<'a> {
     out: &'a mut Renderer,
     first: bool,
     close: &'static str,
+    /// The length and the elements so far of a tuple that may be a byte
+    /// array (`[u8; N]` serializes as a tuple): held back until one is not
+    /// a byte, or shown as bytes.
+    bytes: Option<(usize, Vec<u8>)>,
 }
 
-impl Compound<'_> {
+/// A tuple at least this long whose elements are all `u8` renders as bytes:
+/// hashes and keys read as hex, not as 32 decimal numbers.
+const BYTE_ARRAY_MIN: usize = 8;
+
+impl<'a> Compound<'a> {
+    fn new(out: &'a mut Renderer, close: &'static str) -> Self {
+        Compound { out, first: true, close, bytes: None }
+    }
+
     fn separator(&mut self) -> Result<(), Stop> {
         if !std::mem::take(&mut self.first) {
             self.out.put(format_args!(", "))?;
@@ -85,8 +106,141 @@ impl Compound<'_> {
         Ok(())
     }
 
+    fn element<T: ?Sized + Serialize>(&mut self, value: &T) -> Result<(), Stop> {
+        if let Some((len, held)) = &mut self.bytes {
+            if let Ok(byte) = value.serialize(ByteProbe) {
+                held.push(byte);
+                if held.len() > LIMIT / 2 {
+                    // More than can be shown: the rest need not be looked at.
+                    let (len, held) = (*len, std::mem::take(held));
+                    return self.out.put_bytes(len, &held);
+                }
+                return Ok(());
+            }
+            // Not a byte array after all: what was held back shows as numbers.
+            let (_, held) = self.bytes.take().unwrap_or_default();
+            self.out.put(format_args!("("))?;
+            for byte in held {
+                self.separator()?;
+                self.out.put(format_args!("{byte}"))?;
+            }
+        }
+        self.separator()?;
+        value.serialize(&mut *self.out)
+    }
+
     fn end(self) -> Result<(), Stop> {
-        self.out.put(format_args!("{}", self.close))
+        match self.bytes {
+            Some((len, held)) => self.out.put_bytes(len, &held),
+            None => self.out.put(format_args!("{}", self.close)),
+        }
+    }
+}
+
+/// Why a value is not a single `u8`.
+#[derive(Debug)]
+struct NotAByte;
+
+impl fmt::Display for NotAByte {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("not a byte")
+    }
+}
+
+impl std::error::Error for NotAByte {}
+
+impl ser::Error for NotAByte {
+    fn custom<T: fmt::Display>(_: T) -> Self {
+        NotAByte
+    }
+}
+
+macro_rules! not_a_byte {
+    ($($method:ident: $ty:ty),*) => {
+        $(fn $method(self, _: $ty) -> Result<u8, NotAByte> { Err(NotAByte) })*
+    };
+}
+
+/// Answers the byte a value is, if it is one `u8`.
+struct ByteProbe;
+
+impl ser::Serializer for ByteProbe {
+    type Ok = u8;
+    type Error = NotAByte;
+    type SerializeSeq = ser::Impossible<u8, NotAByte>;
+    type SerializeTuple = ser::Impossible<u8, NotAByte>;
+    type SerializeTupleStruct = ser::Impossible<u8, NotAByte>;
+    type SerializeTupleVariant = ser::Impossible<u8, NotAByte>;
+    type SerializeMap = ser::Impossible<u8, NotAByte>;
+    type SerializeStruct = ser::Impossible<u8, NotAByte>;
+    type SerializeStructVariant = ser::Impossible<u8, NotAByte>;
+
+    fn serialize_u8(self, v: u8) -> Result<u8, NotAByte> {
+        Ok(v)
+    }
+    not_a_byte!(
+        serialize_bool: bool, serialize_i8: i8, serialize_i16: i16, serialize_i32: i32,
+        serialize_i64: i64, serialize_i128: i128, serialize_u16: u16, serialize_u32: u32,
+        serialize_u64: u64, serialize_u128: u128, serialize_f32: f32, serialize_f64: f64,
+        serialize_char: char, serialize_str: &str, serialize_bytes: &[u8],
+        serialize_unit_struct: &'static str
+    );
+    fn serialize_seq(self, _: Option<usize>) -> Result<Self::SerializeSeq, NotAByte> {
+        Err(NotAByte)
+    }
+    fn serialize_tuple(self, _: usize) -> Result<Self::SerializeTuple, NotAByte> {
+        Err(NotAByte)
+    }
+    fn serialize_map(self, _: Option<usize>) -> Result<Self::SerializeMap, NotAByte> {
+        Err(NotAByte)
+    }
+    fn serialize_none(self) -> Result<u8, NotAByte> {
+        Err(NotAByte)
+    }
+    fn serialize_some<T: ?Sized + Serialize>(self, _: &T) -> Result<u8, NotAByte> {
+        Err(NotAByte)
+    }
+    fn serialize_unit(self) -> Result<u8, NotAByte> {
+        Err(NotAByte)
+    }
+    fn serialize_unit_variant(self, _: &'static str, _: u32, _: &'static str) -> Result<u8, NotAByte> {
+        Err(NotAByte)
+    }
+    fn serialize_newtype_struct<T: ?Sized + Serialize>(self, _: &'static str, _: &T) -> Result<u8, NotAByte> {
+        Err(NotAByte)
+    }
+    fn serialize_newtype_variant<T: ?Sized + Serialize>(
+        self,
+        _: &'static str,
+        _: u32,
+        _: &'static str,
+        _: &T,
+    ) -> Result<u8, NotAByte> {
+        Err(NotAByte)
+    }
+    fn serialize_tuple_struct(self, _: &'static str, _: usize) -> Result<Self::SerializeTupleStruct, NotAByte> {
+        Err(NotAByte)
+    }
+    fn serialize_tuple_variant(
+        self,
+        _: &'static str,
+        _: u32,
+        _: &'static str,
+        _: usize,
+    ) -> Result<Self::SerializeTupleVariant, NotAByte> {
+        Err(NotAByte)
+    }
+    fn serialize_struct(self, _: &'static str, _: usize) -> Result<Self::SerializeStruct, NotAByte> {
+        Err(NotAByte)
+    }
+    fn serialize_struct_variant(
+        self,
+        _: &'static str,
+        _: u32,
+        _: &'static str,
+        _: usize,
+    ) -> Result<Self::SerializeStructVariant, NotAByte> {
+        Err(NotAByte)
     }
 }
 
@@ -123,11 +277,7 @@ impl<'a> ser::Serializer for &'a mut Renderer {
         self.put(format_args!("{shown:?}"))
     }
     fn serialize_bytes(self, v: &[u8]) -> Result<(), Stop> {
-        self.put(format_args!("<{} bytes> ", v.len()))?;
-        for byte in v.iter().take(LIMIT / 2 + 1) {
-            self.put(format_args!("{byte:02x}"))?;
-        }
-        Ok(())
+        self.put_bytes(v.len(), v)
     }
     fn serialize_none(self) -> Result<(), Stop> {
         self.put(format_args!("None"))
@@ -162,15 +312,20 @@ impl<'a> ser::Serializer for &'a mut Renderer {
     }
     fn serialize_seq(self, _: Option<usize>) -> Result<Compound<'a>, Stop> {
         self.put(format_args!("["))?;
-        Ok(Compound { out: self, first: true, close: "]" })
+        Ok(Compound::new(self, "]"))
     }
-    fn serialize_tuple(self, _: usize) -> Result<Compound<'a>, Stop> {
+    fn serialize_tuple(self, len: usize) -> Result<Compound<'a>, Stop> {
+        if len >= BYTE_ARRAY_MIN {
+            let mut compound = Compound::new(self, ")");
+            compound.bytes = Some((len, Vec::with_capacity(len.min(LIMIT))));
+            return Ok(compound);
+        }
         self.put(format_args!("("))?;
-        Ok(Compound { out: self, first: true, close: ")" })
+        Ok(Compound::new(self, ")"))
     }
     fn serialize_tuple_struct(self, name: &'static str, _: usize) -> Result<Compound<'a>, Stop> {
         self.put(format_args!("{name}("))?;
-        Ok(Compound { out: self, first: true, close: ")" })
+        Ok(Compound::new(self, ")"))
     }
     fn serialize_tuple_variant(
         self,
@@ -183,11 +338,11 @@ impl<'a> ser::Serializer for &'a mut Renderer {
     }
     fn serialize_map(self, _: Option<usize>) -> Result<Compound<'a>, Stop> {
         self.put(format_args!("{{"))?;
-        Ok(Compound { out: self, first: true, close: "}" })
+        Ok(Compound::new(self, "}"))
     }
     fn serialize_struct(self, name: &'static str, _: usize) -> Result<Compound<'a>, Stop> {
         self.put(format_args!("{name} {{ "))?;
-        Ok(Compound { out: self, first: true, close: " }" })
+        Ok(Compound::new(self, " }"))
     }
     fn serialize_struct_variant(
         self,
@@ -204,8 +359,7 @@ impl ser::SerializeSeq for Compound<'_> {
     type Ok = ();
     type Error = Stop;
     fn serialize_element<T: ?Sized + Serialize>(&mut self, value: &T) -> Result<(), Stop> {
-        self.separator()?;
-        value.serialize(&mut *self.out)
+        self.element(value)
     }
     fn end(self) -> Result<(), Stop> {
         Compound::end(self)
@@ -312,6 +466,36 @@ mod tests {
         assert_eq!(render(&(Shape::Dot, Shape::Circle(3))), "(Dot, Circle(3))");
         assert_eq!(render(&BTreeMap::from([(1, vec![2, 3])])), "{1: [2, 3]}");
         assert_eq!(render(&()), "()");
+    }
+
+    #[derive(Serialize)]
+    struct Hash([u8; 32]);
+
+    #[test]
+    fn byte_arrays_read_as_hex() {
+        let mut bytes = [0u8; 32];
+        bytes[0] = 0xab;
+        bytes[31] = 0x01;
+        assert_eq!(render(&Hash(bytes)), format!("Hash(<32 bytes> ab{}01)", "00".repeat(30)));
+        // Short tuples of bytes and mixed tuples stay tuples.
+        assert_eq!(render(&(1u8, 2u8)), "(1, 2)");
+        assert_eq!(render(&(1u8, 2u8, 3u8, 4u8, 5u8, 6u8, 7u8, 8u8, "x")), "(1, 2, 3, 4, 5, 6, 7, 8, \"x\")");
+        assert_eq!(render(&[7u32; 8]), "(7, 7, 7, 7, 7, 7, 7, 7)");
+        // serde's own arrays stop at 32; a longer one is a tuple all the same.
+        struct Long;
+        impl Serialize for Long {
+            fn serialize<S: ser::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                use ser::SerializeTuple;
+                let mut tuple = serializer.serialize_tuple(1000)?;
+                for _ in 0..1000 {
+                    tuple.serialize_element(&0xffu8)?;
+                }
+                tuple.end()
+            }
+        }
+        let text = render(&Long);
+        assert!(text.starts_with("<1000 bytes> ffff"));
+        assert_eq!(text.chars().count(), LIMIT + 1);
     }
 
     #[test]
