@@ -12,6 +12,7 @@
 //! - [`ipc`]: attaching and detaching (`--ipcbind`, `--ipcconnect`).
 //! - [`daemon`]: the `main` that `coind` and `coin-node` share.
 //! - [`gui`]: the terminal GUI of `coin-tui` and `coin-gui`.
+//! - [`subscribers`]: subscriber lists whose handlers unsubscribe on drop.
 //!
 //! ```no_run
 //! // All of `coind`:
@@ -27,6 +28,7 @@ pub mod gui;
 pub mod ipc;
 pub mod node;
 pub mod rpc;
+pub mod subscribers;
 pub mod wallet;
 pub mod wallets;
 

@@ -3,16 +3,14 @@
 //! a lock, and a wallet may call the node back from a notification.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use interfaces::{ChainNotifications, Handler};
 
 use super::chainstate::Event;
-
-type Subscribers = Vec<(u64, Arc<dyn ChainNotifications>)>;
+use crate::subscribers::Subscribers;
 
 #[derive(Default)]
 struct Queue {
@@ -29,8 +27,7 @@ struct Shared {
     queued: Condvar,
     /// Signalled when an event has been delivered to every subscriber.
     delivered: Condvar,
-    subscribers: Mutex<Subscribers>,
-    next_id: AtomicU64,
+    subscribers: Subscribers<Arc<dyn ChainNotifications>>,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -45,7 +42,7 @@ pub struct Notifier {
 
 impl std::fmt::Debug for Notifier {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Notifier").field("subscribers", &lock(&self.shared.subscribers).len()).finish()
+        f.debug_struct("Notifier").field("subscribers", &self.shared.subscribers.len()).finish()
     }
 }
 
@@ -88,9 +85,7 @@ impl Notifier {
 
     /// Subscribes `subscriber` until the handler is dropped.
     pub fn subscribe(&self, subscriber: Arc<dyn ChainNotifications>) -> Box<dyn Handler> {
-        let id = self.shared.next_id.fetch_add(1, Ordering::Relaxed);
-        lock(&self.shared.subscribers).push((id, subscriber));
-        Box::new(Subscription { id, shared: Arc::downgrade(&self.shared) })
+        self.shared.subscribers.add(subscriber)
     }
 
     /// Delivers what is queued, then stops the thread and drops every
@@ -101,8 +96,7 @@ impl Notifier {
         if let Some(thread) = lock(&self.thread).take() {
             let _ = thread.join();
         }
-        let subscribers = std::mem::take(&mut *lock(&self.shared.subscribers));
-        drop(subscribers);
+        self.shared.subscribers.clear();
     }
 }
 
@@ -126,51 +120,19 @@ fn deliver(shared: &Shared) {
                 queue = shared.queued.wait(queue).unwrap_or_else(|p| p.into_inner());
             }
         };
-        let subscribers: Subscribers = lock(&shared.subscribers).clone();
-        for (id, subscriber) in subscribers {
+        for (id, subscriber) in shared.subscribers.snapshot() {
             let outcome = match &event {
                 Event::BlockConnected(block) => subscriber.block_connected(block),
                 Event::TransactionAdded(tx) => subscriber.transaction_added_to_mempool(tx),
                 Event::TransactionRemoved(txid) => subscriber.transaction_removed_from_mempool(*txid),
             };
             if let Err(error) = outcome {
-                // Its process has gone: forget it, outside the lock (dropping
-                // a proxy may talk to the peer).
+                // Its process has gone: forget it.
                 tracing::info!(target: "coin", "a subscriber went away ({error}); unsubscribing it");
-                let removed: Subscribers = {
-                    let mut all = lock(&shared.subscribers);
-                    let (removed, kept) = std::mem::take(&mut *all).into_iter().partition(|(other, _)| *other == id);
-                    *all = kept;
-                    removed
-                };
-                drop(removed);
+                shared.subscribers.remove(id);
             }
         }
         lock(&shared.queue).delivered += 1;
         shared.delivered.notify_all();
-    }
-}
-
-struct Subscription {
-    id: u64,
-    shared: Weak<Shared>,
-}
-
-impl Handler for Subscription {
-    fn disconnect(&self) {
-        let Some(shared) = self.shared.upgrade() else { return };
-        let removed: Subscribers = {
-            let mut all = lock(&shared.subscribers);
-            let (removed, kept) = std::mem::take(&mut *all).into_iter().partition(|(id, _)| *id == self.id);
-            *all = kept;
-            removed
-        };
-        drop(removed);
-    }
-}
-
-impl Drop for Subscription {
-    fn drop(&mut self) {
-        self.disconnect();
     }
 }

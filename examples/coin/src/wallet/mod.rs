@@ -6,7 +6,6 @@ mod store;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 
 use ed25519_dalek::{Signer, SigningKey};
@@ -17,6 +16,11 @@ use interfaces::{
 };
 
 use store::{Record, Store, address_of};
+
+use crate::subscribers::Subscribers;
+
+/// A balance callback, as a wallet keeps it.
+type Callback = Arc<dyn Fn() + Send + Sync>;
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
@@ -182,15 +186,12 @@ impl State {
     }
 }
 
-type Callbacks = Mutex<Vec<(u64, Arc<dyn Fn() + Send + Sync>)>>;
-
 /// One loaded wallet.
 pub struct LoadedWallet {
     name: String,
     chain: Arc<dyn Chain>,
     state: Mutex<State>,
-    callbacks: Arc<Callbacks>,
-    next_callback: AtomicU64,
+    callbacks: Subscribers<Callback>,
     sandboxed: bool,
     /// The chain subscription; dropped when the wallet is unloaded.
     subscription: Mutex<Option<Box<dyn Handler>>>,
@@ -229,8 +230,7 @@ impl LoadedWallet {
             name,
             chain,
             state: Mutex::new(state),
-            callbacks: Arc::default(),
-            next_callback: AtomicU64::new(0),
+            callbacks: Subscribers::default(),
             sandboxed,
             subscription: Mutex::new(None),
         });
@@ -294,19 +294,12 @@ impl LoadedWallet {
     }
 
     fn balance_changed(&self) {
-        let callbacks: Vec<_> = lock(&self.callbacks).clone();
-        for (id, callback) in callbacks {
+        for (id, callback) in self.callbacks.snapshot() {
             // A subscriber whose process has just gone (its handler is
             // dropped with its connection, a moment later) makes the call
             // panic: unsubscribe it rather than lose this thread.
             if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| callback())).is_err() {
-                let removed: Vec<_> = {
-                    let mut all = lock(&self.callbacks);
-                    let (removed, kept) = std::mem::take(&mut *all).into_iter().partition(|(other, _)| *other == id);
-                    *all = kept;
-                    removed
-                };
-                drop(removed);
+                self.callbacks.remove(id);
             }
         }
     }
@@ -526,36 +519,8 @@ impl Wallet for WalletHandle {
 
     fn handle_balance_changed(&self, callback: BalanceChanged) -> Box<dyn Handler> {
         // An unloaded wallet never calls: the handler has nothing to remove.
-        let Ok(wallet) = self.get() else { return Box::new(CallbackHandle { id: 0, callbacks: Weak::new() }) };
-        let id = wallet.next_callback.fetch_add(1, Ordering::Relaxed);
-        lock(&wallet.callbacks).push((id, Arc::from(callback)));
-        Box::new(CallbackHandle { id, callbacks: Arc::downgrade(&wallet.callbacks) })
-    }
-}
-
-struct CallbackHandle {
-    id: u64,
-    callbacks: Weak<Callbacks>,
-}
-
-impl Handler for CallbackHandle {
-    fn disconnect(&self) {
-        if let Some(callbacks) = self.callbacks.upgrade() {
-            let removed: Vec<_> = {
-                let mut all = lock(&callbacks);
-                let (removed, kept) = std::mem::take(&mut *all).into_iter().partition(|(id, _)| *id == self.id);
-                *all = kept;
-                removed
-            };
-            // A remote callback is released across the boundary: not under the lock.
-            drop(removed);
-        }
-    }
-}
-
-impl Drop for CallbackHandle {
-    fn drop(&mut self) {
-        self.disconnect();
+        let Ok(wallet) = self.get() else { return Subscribers::<Callback>::none() };
+        wallet.callbacks.add(Arc::from(callback))
     }
 }
 
